@@ -1,0 +1,55 @@
+"""``discofold <verb>``: a thin command-line front end; each verb lives in discofold/commands/.
+
+A verb module exposes ``register(subparsers)``, which adds its parser and sets
+``func=run`` with ``run(args) -> int``.  No reconstruction logic lives here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ._version import __version__
+from .errors import DiscofoldError
+
+# Verb modules under discofold.commands, in the order ``--help`` lists them.
+_VERBS: tuple[str, ...] = ()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="discofold",
+        description="Sparse MRI and radar reconstruction with resolution-agnostic, "
+        "recursive deep-unfolding networks.",
+    )
+    parser.add_argument("--version", action="version", version=f"discofold {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback when a command fails"
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="<verb>")
+    for verb in _VERBS:
+        importlib.import_module(f"discofold.commands.{verb}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except DiscofoldError as exc:
+        if args.debug:
+            raise
+        print(f"discofold {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"discofold {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
