@@ -1,0 +1,93 @@
+"""Atomic file writes: write to a temporary file in the target folder, then rename.
+
+A reader never sees a half-written file, and an existing file is never replaced unless the
+caller asks for it.  Usage::
+
+    with atomic_write("out.h5", overwrite=False) as tmp:
+        with h5py.File(tmp, "w") as f:
+            ...
+
+If the body raises, the temporary file is removed and the target is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import InputError
+
+__all__ = ["atomic_write", "check_writable"]
+
+
+def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Return ``path`` as a :class:`~pathlib.Path`, or raise if it exists and may not be replaced.
+
+    Raises
+    ------
+    InputError
+        If ``path`` exists and ``overwrite`` is false, or its folder does not exist.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise InputError(
+            f"output file '{path}' already exists; pass overwrite=True (CLI: --overwrite) "
+            "to replace it"
+        )
+    if not path.parent.is_dir():
+        raise InputError(f"output folder '{path.parent}' of '{path}' does not exist")
+    return path
+
+
+def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Move ``tmp`` to ``path`` atomically; without ``overwrite`` never clobber a file."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # atomic and fails if ``path`` appeared meanwhile
+    except FileExistsError:
+        raise InputError(
+            f"output file '{path}' appeared while it was being written; it was left untouched "
+            "(pass overwrite=True to replace it)"
+        ) from None
+    except OSError:  # file systems without hard links: check, then rename
+        if path.exists():
+            raise InputError(
+                f"output file '{path}' already exists; it was left untouched"
+            ) from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Context manager yielding a temporary path that becomes ``path`` on success.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Final file name.
+    overwrite : bool
+        Replace an existing ``path``.  Default: refuse with :class:`~discofold.errors.InputError`.
+
+    Yields
+    ------
+    pathlib.Path
+        An empty temporary file in the same folder as ``path`` (so the final rename is atomic).
+        The body writes to it (it may truncate or recreate it).
+    """
+    path = check_writable(path, overwrite)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        _publish(tmp, path, overwrite)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
