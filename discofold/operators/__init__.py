@@ -2,5 +2,18 @@
 
 from ._base import LinearOperator
 from ._fft import fft2c, fftc, ifft2c, ifftc
+from .blockcs import BlockCS, gaussian_block_matrix, measurements_for_ratio, pad_to_blocks
+from .cartesian import CartesianMRI
 
-__all__ = ["LinearOperator", "fft2c", "ifft2c", "fftc", "ifftc"]
+__all__ = [
+    "LinearOperator",
+    "fft2c",
+    "ifft2c",
+    "fftc",
+    "ifftc",
+    "CartesianMRI",
+    "BlockCS",
+    "gaussian_block_matrix",
+    "measurements_for_ratio",
+    "pad_to_blocks",
+]
