@@ -22,7 +22,7 @@ def complex_to_channels(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
 
 
 def channels_to_complex(x: torch.Tensor, dim: int = 1) -> torch.Tensor:
-    """Real ``(..., 2C, ...)`` → complex ``(..., C, ...)``; inverse of :func:`complex_to_channels`."""
+    """Real ``(..., 2C, ...)`` → complex ``(..., C, ...)``; inverts :func:`complex_to_channels`."""
     if torch.is_complex(x):
         raise InputError(f"channels_to_complex expects a real tensor, got dtype {x.dtype}")
     n = x.shape[dim]

@@ -2,7 +2,8 @@
 
 An image ``(..., H, W)`` with ``H`` and ``W`` multiples of ``block`` is cut into non-overlapping
 ``block × block`` tiles; each tile, flattened row-major, is multiplied by the same sampling
-matrix ``Φ`` of shape ``(M, block²)``: ``y[..., i, j, :] = Φ vec(x[..., i·b:(i+1)·b, j·b:(j+1)·b])``.
+matrix ``Φ`` of shape ``(M, block²)``:
+``y[..., i, j, :] = Φ vec(x[..., i·b:(i+1)·b, j·b:(j+1)·b])``.
 """
 
 from __future__ import annotations
