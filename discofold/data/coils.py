@@ -51,7 +51,7 @@ def birdcage_maps(
     shape: Sequence[int],
     num_coils: int,
     generator: torch.Generator | None = None,
-    radius: float = 1.5,
+    radius: float = 1.7,
     jitter: float = 0.1,
     support: torch.Tensor | None = None,
     dtype: torch.dtype = torch.complex64,
@@ -68,7 +68,7 @@ def birdcage_maps(
         Drives the jitter of coil radius/angle/phase; ``None`` with ``jitter=0`` is deterministic.
     radius : float
         Distance of the coils from the centre of the field of view, normalised units (> 1 keeps
-        the coils outside the image).
+        the coils outside the image, corners included: √2 ≈ 1.41).
     jitter : float
         Relative random perturbation of radius and angle; 0 for the exact birdcage.
     support : Tensor ``(H, W)`` bool, optional
