@@ -44,6 +44,7 @@ __all__ = [
     "echo_from_scatterers",
     "echo_from_image",
     "reference_image",
+    "density_weights",
     "add_noise",
     "simulate_echo",
 ]
@@ -289,11 +290,38 @@ def echo_from_image(image: torch.Tensor, geometry: RadarGeometry) -> torch.Tenso
     return out.reshape(*lead, *geometry.data_shape)
 
 
+def _cell_widths(points: torch.Tensor) -> torch.Tensor:
+    """Midpoint-rule widths of 1-D samples in any order (uniform spacing → constant)."""
+    if points.numel() == 1:
+        return torch.ones_like(points)
+    order = torch.argsort(points)
+    d = torch.diff(points[order])
+    w = torch.empty_like(points)
+    w[1:-1] = 0.5 * (d[1:] + d[:-1])
+    w[0], w[-1] = d[0], d[-1]
+    out = torch.empty_like(points)
+    out[order] = w.abs()
+    return out
+
+
+def density_weights(angles_rad: torch.Tensor, frequencies_hz: torch.Tensor) -> torch.Tensor:
+    """Polar-area quadrature weights ``w_pq ∝ Δθ_p · f_q Δf_q``, ``(P, F)``, summing to 1.
+
+    The same definition as ``discofold.operators.PolarRadar``'s density weights; for uniform
+    steps ``w_pq = f_q / (P Σ_q f_q)``.
+    """
+    ang = torch.as_tensor(angles_rad, dtype=torch.float64)
+    freq = torch.as_tensor(frequencies_hz, dtype=torch.float64)
+    w = _cell_widths(ang)[:, None] * (freq * _cell_widths(freq))[None, :]
+    return w / w.sum()
+
+
 def reference_image(echo: torch.Tensor, geometry: RadarGeometry) -> torch.Tensor:
     """Density-compensated adjoint: the full-aperture reference image.
 
-    ``x̂[i, j] = Σ_pq w_q s_pq exp(+i·4π f_q/c·(x_i cos θ_p + y_j sin θ_p)) / Σ_pq w_q`` with
-    ``w_q = f_q`` (polar area element).  With this normalisation a scatterer σ on a pixel
+    ``x̂[i, j] = Σ_pq w_pq s_pq exp(+i·4π f_q/c·(x_i cos θ_p + y_j sin θ_p))`` with the
+    polar-area weights of :func:`density_weights` (``∝ f``, summing to 1).  With this
+    normalisation a scatterer σ on a pixel
     centre gives exactly σ at that pixel.  ``echo`` ``(..., P, F)`` → ``(..., H, W)``
     complex128; exact direct sum (chunked matrix products).
     """
@@ -302,7 +330,7 @@ def reference_image(echo: torch.Tensor, geometry: RadarGeometry) -> torch.Tensor
         raise ShapeError(f"echo must end in (P, F) = {geometry.data_shape}, got {tuple(y.shape)}")
     lead = y.shape[:-2]
     ang, freq = _as_geometry_arrays(geometry, y.device)
-    weights = (freq / (freq.sum() * ang.numel())).expand(ang.numel(), -1).reshape(-1)
+    weights = density_weights(ang, freq).reshape(-1)
     g = y.reshape(-1, weights.numel()).to(torch.complex128) * weights
     a, b = _wavenumbers(ang, freq)
     x, yy = (t.to(y.device) for t in pixel_centres(geometry.image_shape, geometry.extent_m))

@@ -11,6 +11,7 @@ from discofold.data.radar_sim import (
     SPEED_OF_LIGHT,
     RadarGeometry,
     add_noise,
+    density_weights,
     echo_from_image,
     echo_from_scatterers,
     list_presets,
@@ -235,3 +236,24 @@ def test_bad_inputs_name_the_problem():
     g = _small_geometry()
     with pytest.raises(ShapeError, match="mask"):
         simulate_echo(torch.zeros(1, 4), g, mask=torch.ones(3, 3, dtype=torch.bool))
+
+
+def test_density_weights_nonuniform_and_polar_radar_agreement():
+    ang = torch.tensor([0.05, -0.1, 0.0, 0.2, -0.04], dtype=torch.float64)
+    freq = torch.tensor([9.0e9, 9.2e9, 9.5e9, 9.6e9], dtype=torch.float64)
+    w = density_weights(ang, freq)
+    # midpoint-rule widths by hand (sorted: -0.1, -0.04, 0, 0.05, 0.2), in the given order
+    dth = torch.tensor([0.1, 0.06, 0.045, 0.15, 0.05], dtype=torch.float64)
+    df = torch.tensor([0.2e9, 0.25e9, 0.2e9, 0.1e9], dtype=torch.float64)
+    ref = dth[:, None] * (freq * df)[None]
+    assert torch.allclose(w, ref / ref.sum(), rtol=1e-13, atol=0)
+    radar = pytest.importorskip("discofold.operators.radar")
+    g = RadarGeometry(ang, freq, (7, 6), (2.0, 1.5))
+    op = radar.PolarRadar(g.angles_rad, g.frequencies_hz, g.image_shape, g.extent_m)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 6, dtype=torch.complex128, generator=gen)
+    e = torch.randn(5, 4, dtype=torch.complex128, generator=gen)
+    a, b = op.A(x), echo_from_image(x, g)
+    assert float((a - b).abs().max() / b.abs().max()) < 1e-4  # NUFFT accuracy
+    r1, r2 = op.reference_image(e), reference_image(e, g)
+    assert float((r1 - r2).abs().max() / r2.abs().max()) < 1e-4
