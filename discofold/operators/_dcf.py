@@ -51,7 +51,8 @@ def radial_dcf(traj: torch.Tensor, image_shape) -> torch.Tensor:
             f"traj with {len(traj)} samples has {len(radii_key)} distinct radii: it does not "
             "look radial (spokes sharing their sample radii); use pipe_menon_dcf instead"
         )
-    radii = radii_key.to(torch.float64) / 1e6
+    radii = torch.zeros(len(radii_key), dtype=torch.float64, device=r.device)
+    radii = radii.index_add_(0, inverse, r) / counts.to(torch.float64)
     if len(radii) == 1:
         edges = torch.stack([radii[0] * 0, radii[0] * 2])
     else:
