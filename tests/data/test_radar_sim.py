@@ -257,3 +257,20 @@ def test_density_weights_nonuniform_and_polar_radar_agreement():
     assert float((a - b).abs().max() / b.abs().max()) < 1e-4  # NUFFT accuracy
     r1, r2 = op.reference_image(e), reference_image(e, g)
     assert float((r1 - r2).abs().max() / r2.abs().max()) < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["S2", "S3", "S4"])
+def test_edge_scatterers_large_presets(name):
+    g = preset(name)
+    h, w = g.image_shape
+    x, y = pixel_centres(g.image_shape, g.extent_m)
+    spots = [(0, 0), (0, w - 1), (h - 1, 0), (h - 1, w - 1), (h // 2, w // 2)]
+    sc = torch.tensor([[float(x[i]), float(y[j]), 1.0, 0.0] for i, j in spots],
+                      dtype=torch.float64)
+    ref = reference_image(simulate_echo(sc, g), g)
+    rest = ref.abs().clone()
+    for i, j in spots:
+        assert abs(complex(ref[i, j]) - 1) < 0.05
+        rest[max(0, i - 3): i + 4, max(0, j - 3): j + 4] = 0
+    assert float(rest.max()) < 0.3
