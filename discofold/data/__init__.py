@@ -5,6 +5,19 @@ Formats and conventions: docs/conventions.md and DESIGN.md ("Interchange formats
 
 from ._atomic import atomic_write
 from .blockcs import BlockCSPatches, make_blockcs_split
+from .coils import birdcage_maps, rss
+from .fastmri import (
+    FastMRIFile,
+    read_mri_slice,
+    read_reconstruction,
+    write_mri_file,
+    write_reconstruction,
+)
+from .images import ImageSource
+from .mri_datasets import MRIFileDataset, PatternSpec, SimulatedMRIDataset
+from .mri_datasets import collate as mri_collate
+from .noise import add_noise
+from .phantoms import ellipse_kspace, random_ellipses, random_phantom, shepp_logan
 from .radar_datasets import RadarFileDataset, SimulatedRadarDataset, simulate_radar_file
 from .radar_io import (
     RadarH5Reader,
@@ -19,6 +32,23 @@ from .radar_sim import preset as radar_preset
 
 __all__ = [
     "atomic_write",
+    "shepp_logan",
+    "random_phantom",
+    "random_ellipses",
+    "ellipse_kspace",
+    "birdcage_maps",
+    "rss",
+    "add_noise",
+    "ImageSource",
+    "FastMRIFile",
+    "read_mri_slice",
+    "write_mri_file",
+    "write_reconstruction",
+    "read_reconstruction",
+    "SimulatedMRIDataset",
+    "MRIFileDataset",
+    "PatternSpec",
+    "mri_collate",
     "BlockCSPatches",
     "make_blockcs_split",
     "RadarGeometry",
