@@ -8,8 +8,9 @@ Every pattern keeps an EXACT number of pulses / bins: ``n = round(N * ratio)`` w
 ``gaps``             the ``P - n`` missing pulses form 1-3 contiguous gaps (``num_gaps``, drawn
                      uniformly from the feasible values in {1, 2, 3} unless given), with random
                      lengths and positions, separated by at least one kept pulse.
-``periodic``         pulses ``(o + i P) // n`` for ``i < n`` with a random phase ``o`` in
-                     ``[0, P)`` (``offset``); plain decimation by ``P / n`` when it divides ``P``.
+``periodic``         pulses ``o + (i P) // n`` for ``i < n`` with an integer offset ``o`` in
+                     ``[0, P / n)`` (``offset``, drawn uniformly when not given); plain
+                     decimation ``o, o + P/n, ...`` when ``n`` divides ``P``.
 ``random_subbands``  ``n`` frequency bins in ``num_subbands`` (default 2) contiguous random bands,
                      all pulses.
 ``random_2d``        ``n`` entries of the ``P x F`` grid drawn uniformly without replacement.
@@ -76,9 +77,12 @@ def _draw(pattern: str, p: int, f: int, ratio: float, gen: torch.Generator, kw: 
         meta["num_gaps"] = n_gaps
     elif pattern == "periodic":
         n = _count(p, ratio, pattern)
+        n_off = -(-p // n)  # offsets o with o < P / n
         o = kw.get("offset")
-        o = int(torch.randint(p, (1,), generator=gen)) if o is None else int(o) % p
-        mask[(o + torch.arange(n) * p) // n] = True
+        o = int(torch.randint(n_off, (1,), generator=gen)) if o is None else int(o)
+        if not 0 <= o < p / n:
+            raise InputError(f"periodic: offset must lie in [0, P/n) = [0, {p / n:g}), got {o}")
+        mask[o + (torch.arange(n) * p) // n] = True
         meta["offset"] = o
     elif pattern == "random_subbands":
         n = _count(f, ratio, pattern)
