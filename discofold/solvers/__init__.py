@@ -8,7 +8,18 @@ divergence.
 
 from .fista import fista
 from .linear import cg_sense, zero_filled
+from .radar import omp_range_cells, polar_format, radar_geometry, range_doppler
 from .tv import tv
 from .wavelets import WaveletTransform
 
-__all__ = ["zero_filled", "cg_sense", "fista", "tv", "WaveletTransform"]
+__all__ = [
+    "zero_filled",
+    "cg_sense",
+    "fista",
+    "tv",
+    "range_doppler",
+    "polar_format",
+    "omp_range_cells",
+    "radar_geometry",
+    "WaveletTransform",
+]
