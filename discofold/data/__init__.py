@@ -14,7 +14,12 @@ from .fastmri import (
     write_reconstruction,
 )
 from .images import ImageSource
-from .mri_datasets import MRIFileDataset, PatternSpec, SimulatedMRIDataset
+from .mri_datasets import (
+    MRIFileDataset,
+    PatternSpec,
+    SimulatedMRIDataset,
+    SimulatedNonCartesianDataset,
+)
 from .mri_datasets import collate as mri_collate
 from .noise import add_noise
 from .phantoms import ellipse_kspace, random_ellipses, random_phantom, shepp_logan
@@ -46,6 +51,7 @@ __all__ = [
     "write_reconstruction",
     "read_reconstruction",
     "SimulatedMRIDataset",
+    "SimulatedNonCartesianDataset",
     "MRIFileDataset",
     "PatternSpec",
     "mri_collate",

@@ -32,9 +32,16 @@ from .coils import birdcage_maps, rss
 from .fastmri import FastMRIFile, center_crop_or_pad, read_mri_slice
 from .images import ImageSource
 from .noise import add_noise
-from .phantoms import random_ellipses, rasterize_ellipses, smooth_phase
+from .phantoms import ellipse_kspace, random_ellipses, rasterize_ellipses, smooth_phase
 
-__all__ = ["PatternSpec", "draw_pattern", "SimulatedMRIDataset", "MRIFileDataset", "collate"]
+__all__ = [
+    "PatternSpec",
+    "draw_pattern",
+    "SimulatedMRIDataset",
+    "SimulatedNonCartesianDataset",
+    "MRIFileDataset",
+    "collate",
+]
 
 _SEED_MIX = 0x9E3779B97F4A7C15
 
@@ -154,6 +161,49 @@ class SimulatedMRIDataset(Dataset):
                 "max": float(target.max())}
         op = {"mask": mask, "coil_maps": maps, "image_shape": self.shape}
         return (y * kmask).to(torch.complex64), op, target, meta
+
+
+class SimulatedNonCartesianDataset(Dataset):
+    """Single-coil non-Cartesian samples computed **analytically** from random ellipse phantoms.
+
+    ``y = ellipse_kspace(ellipses, trajectory, shape)`` (the continuous object's k-space, no
+    rasterisation, hence no inverse crime) plus optional noise; the target is the pixel-averaged
+    magnitude phantom (``supersample=4``).  The analytic model is real (no phase) and has no
+    coils: the k-space of a coil-weighted object has no closed form.
+
+    Parameters
+    ----------
+    length : int
+    shape : (H, W)
+        Reconstruction matrix.
+    trajectory : Tensor ``(K, 2)``
+        Radians per pixel (e.g. from :func:`discofold.sampling.make_trajectory`).
+    snr_db : float or None
+    seed : int
+    """
+
+    def __init__(self, length: int, shape: Sequence[int], trajectory: torch.Tensor,
+                 snr_db: float | None = None, seed: int = 0):
+        if trajectory.ndim != 2 or trajectory.shape[1] != 2 or torch.is_complex(trajectory):
+            raise InputError(f"trajectory must be real (K, 2), got {tuple(trajectory.shape)}")
+        self.length, self.shape = int(length), (int(shape[0]), int(shape[1]))
+        self.trajectory, self.snr_db, self.seed = trajectory.float(), snr_db, int(seed)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range ({self.length} samples)")
+        g = torch.Generator().manual_seed((self.seed * _SEED_MIX + index) % 2**63)
+        ell = random_ellipses(g)
+        y = ellipse_kspace(ell, self.trajectory.double(), self.shape).to(torch.complex64)
+        y, sigma = add_noise(y, self.snr_db, g)
+        target = rasterize_ellipses(ell, self.shape, supersample=4).float()
+        op = {"trajectory": self.trajectory, "image_shape": self.shape, "coil_maps": None}
+        meta = {"pattern": "trajectory", "snr_db": self.snr_db, "noise_sigma": sigma,
+                "index": index, "source": "phantom", "max": float(target.max())}
+        return y, op, target, meta
 
 
 def _collect_files(files) -> list[Path]:
