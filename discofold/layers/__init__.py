@@ -7,9 +7,11 @@ The filter bases live in :mod:`discofold.layers._basis`.
 from discofold.layers._basis import basis_integrals, basis_size, evaluate_basis
 from discofold.layers._quadrature import grid_cell_areas, grid_points, voronoi_areas
 from discofold.layers.disco2d import DiscoConv2d
+from discofold.layers.disco_points import DiscoConvPoints
 
 __all__ = [
     "DiscoConv2d",
+    "DiscoConvPoints",
     "grid_points",
     "grid_cell_areas",
     "voronoi_areas",
