@@ -115,6 +115,10 @@ def default_center_fraction(acceleration: float) -> float:
 def as_generator(generator: GeneratorLike) -> torch.Generator:
     """Return a CPU generator: the one given, one seeded with the int, or a fresh random one."""
     if isinstance(generator, torch.Generator):
+        if generator.device.type != "cpu":
+            raise InputError(
+                f"sampling patterns are drawn on the CPU; got a generator on {generator.device}"
+            )
         return generator
     g = torch.Generator()
     if generator is None:
