@@ -1,0 +1,12 @@
+"""The solver tests use tiny tensors: one intra-op thread is faster and steadier on a shared CPU."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
