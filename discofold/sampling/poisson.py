@@ -84,6 +84,8 @@ def _greedy(nbrs: _Neighbours, s: float, prio: torch.Tensor) -> torch.Tensor:
 def _tune(shape, cand, radius, need, prio, r_max):
     """Find a scale with ``need <= count <= 1.01 need``; returns (accepted, s, evaluations)."""
     n = int(cand.sum())
+    if need >= n:  # every candidate is needed: any scale below 1 / r_max keeps them all
+        return torch.ones(n, dtype=torch.bool), 0.999 / r_max, 0, cand.flatten().nonzero()[:, 0]
     lo, hi, best = None, None, None  # lo: count >= need ; hi: count < need
     s = math.sqrt(0.7 * n / max(need, 1)) / float(radius[cand].mean())
     nbrs, evals = None, 0
