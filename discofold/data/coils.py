@@ -65,10 +65,10 @@ def birdcage_maps(
     num_coils : int
         ``C >= 1``.  A single coil gives ``|S| = 1`` with a smooth phase.
     generator : torch.Generator, optional
-        Drives the jitter of coil radius/angle/phase; ``None`` with ``jitter=0`` is deterministic.
+        Drives the jitter of coil radius/angle/phase.  ``None``: no jitter (exact birdcage).
     radius : float
-        Distance of the coils from the centre of the field of view, normalised units (> 1 keeps
-        the coils outside the image, corners included: √2 ≈ 1.41).
+        Distance of the coils from the centre of the field of view, normalised units (above
+        √2 ≈ 1.41 keeps every coil outside the image, corners included).
     jitter : float
         Relative random perturbation of radius and angle; 0 for the exact birdcage.
     support : Tensor ``(H, W)`` bool, optional
@@ -84,7 +84,7 @@ def birdcage_maps(
     ang = 2 * math.pi * torch.arange(c, dtype=torch.float64) / c
     rad = torch.full((c,), float(radius), dtype=torch.float64)
     psi = torch.zeros(c, dtype=torch.float64)
-    if jitter > 0:
+    if jitter > 0 and generator is not None:
         g = generator
         ang = ang + jitter * (2 * math.pi / c) * (torch.rand(c, generator=g, dtype=torch.float64)
                                                   - 0.5)

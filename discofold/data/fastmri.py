@@ -14,6 +14,9 @@ Layout
 
 Files are always opened with ``h5py.File(path, "r")`` and read one slice at a time.  Every
 problem with a file raises :class:`~discofold.errors.FormatError` naming the file and the key.
+
+(One module per format: the reader, the writers and the image-space resize they share; about
+500 lines, kept together so the format is defined in one place.)
 """
 
 from __future__ import annotations

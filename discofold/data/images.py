@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import FormatError, InputError, ShapeError, require
-from .phantoms import smooth_phase
+from .phantoms import as_generator, smooth_phase
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -154,7 +154,7 @@ def augment(
         raise ShapeError(f"shape must be (h, w) with h, w >= 1, got {tuple(shape)}")
     if not 0 < min_scale <= 1:
         raise InputError(f"min_scale must be in (0, 1], got {min_scale}")
-    g, (h, w) = generator, (int(shape[0]), int(shape[1]))
+    g, (h, w) = as_generator(generator), (int(shape[0]), int(shape[1]))
     x = image.to(torch.float32)
     if rot90:
         x = torch.rot90(x, _randint(4, g), dims=(0, 1))
@@ -226,6 +226,7 @@ class ImageSource:
         min_scale: float = 0.5,
     ) -> torch.Tensor:
         """A random augmented image ``(h, w)`` complex64 with a smooth random phase."""
+        generator = as_generator(generator)
         if index is None:
             index = _randint(len(self), generator)
         mag = augment(self.base_image(index), shape, generator, min_scale=min_scale)

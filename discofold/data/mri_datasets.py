@@ -283,6 +283,8 @@ class MRIFileDataset(Dataset):
             else:
                 mask = _op_mask(pattern.mask)
                 meta.update(_pattern_meta(pattern))
+            if s.mask is not None:  # file mask ignored on request: never claim unmeasured data
+                mask = mask & _op_mask(s.mask)
         kmask = mask if s.kspace.ndim == 2 else mask.unsqueeze(0)
         target = s.target
         if target is None and (s.mask is None or bool(s.mask.all())):

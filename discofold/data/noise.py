@@ -16,6 +16,7 @@ import math
 import torch
 
 from ..errors import InputError
+from .phantoms import as_generator
 
 __all__ = ["noise_sigma", "add_noise", "complex_randn"]
 
@@ -23,10 +24,10 @@ __all__ = ["noise_sigma", "add_noise", "complex_randn"]
 def complex_randn(
     shape, generator: torch.Generator | None = None, dtype=torch.complex64, device=None
 ) -> torch.Tensor:
-    """Circular complex standard normal samples (``E|n|² = 1``)."""
+    """Circular complex standard normal samples (``E|n|² = 1``), drawn on the CPU."""
     real = torch.float64 if dtype == torch.complex128 else torch.float32
-    z = torch.randn(*shape, 2, generator=generator, dtype=real, device=device)
-    return torch.view_as_complex(z * math.sqrt(0.5)).to(dtype)
+    z = torch.randn(*shape, 2, generator=as_generator(generator), dtype=real)  # CPU generator
+    return torch.view_as_complex(z * math.sqrt(0.5)).to(dtype=dtype, device=device)
 
 
 def _measured(y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

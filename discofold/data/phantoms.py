@@ -60,6 +60,19 @@ _TOFT = (
 )
 
 
+def as_generator(generator: torch.Generator | None) -> torch.Generator:
+    """The generator given, or a fresh CPU generator with a non-deterministic seed.
+
+    The global RNG state is never read or written.
+    """
+    if generator is None:
+        generator = torch.Generator()
+        generator.seed()
+    elif not isinstance(generator, torch.Generator):
+        raise InputError(f"generator must be a torch.Generator or None, got {type(generator)}")
+    return generator
+
+
 def _check_shape(shape: Sequence[int]) -> tuple[int, int]:
     if len(shape) != 2 or any(int(s) < 1 for s in shape):
         raise ShapeError(f"image shape must be (H, W) with H, W >= 1, got {tuple(shape)}")
@@ -110,7 +123,7 @@ def random_ellipses(
     entirely inside it, with values in ``[-0.5, 1]`` rescaled so that the negative values sum to
     at least ``-0.9``: the phantom is ≥ 0.1 inside the body and 0 outside.
     """
-    g = generator
+    g = as_generator(generator)
 
     def rand(*size):
         return torch.rand(*size, generator=g, dtype=torch.float64)
@@ -246,7 +259,7 @@ def smooth_phase(
     """
     h, w = _check_shape(shape)
     u0, u1 = pixel_centres((h, w))
-    g = generator
+    g = as_generator(generator)
     p = torch.arange(order + 1, dtype=torch.float64)
     amp = torch.randn(order + 1, order + 1, generator=g, dtype=torch.float64)
     amp = amp / (1.0 + p[:, None] ** 2 + p[None, :] ** 2)
@@ -276,6 +289,7 @@ def random_phantom(
     For its analytic k-space, draw the ellipses with :func:`random_ellipses` and use
     :func:`ellipse_kspace` (magnitude model, no phase).
     """
+    generator = as_generator(generator)
     ell = random_ellipses(generator)
     mag = rasterize_ellipses(ell, shape, supersample).to(torch.float32)
     if not phase:

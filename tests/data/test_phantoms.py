@@ -112,3 +112,19 @@ def test_bad_input():
         rasterize_ellipses(torch.tensor([[1.0, 0.0, 0.1, 0, 0, 0]]), (8, 8))
     with pytest.raises(ShapeError, match=r"\(\.\.\., 2\)"):
         ellipse_kspace(shepp_logan_ellipses(), torch.zeros(4, 3), (8, 8))
+
+
+def test_global_rng_is_never_touched():
+    from discofold.data.coils import birdcage_maps
+    from discofold.data.images import augment
+    from discofold.data.mri_datasets import SimulatedMRIDataset
+    from discofold.data.noise import add_noise
+
+    state = torch.get_rng_state()
+    random_phantom((17, 15))
+    smooth_phase((9, 8))
+    birdcage_maps((9, 8), 3)
+    add_noise(torch.ones(5, dtype=torch.complex64), 10.0)
+    augment(torch.rand(20, 20, generator=torch.Generator()), (7, 9))
+    SimulatedMRIDataset(1, (16, 12), [("random", 2)], num_coils=2, snr_db=20)[0]
+    assert torch.equal(torch.get_rng_state(), state)
