@@ -9,6 +9,7 @@ divergence.
 from .fista import fista
 from .linear import cg_sense, zero_filled
 from .radar import omp_range_cells, polar_format, radar_geometry, range_doppler
+from .tune import TuneResult, load_tuned, tune
 from .tv import tv
 from .wavelets import WaveletTransform
 
@@ -21,5 +22,8 @@ __all__ = [
     "polar_format",
     "omp_range_cells",
     "radar_geometry",
+    "tune",
+    "load_tuned",
+    "TuneResult",
     "WaveletTransform",
 ]

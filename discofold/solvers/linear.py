@@ -36,11 +36,14 @@ def zero_filled(y: torch.Tensor, op: LinearOperator, dcf: torch.Tensor | None = 
     op : LinearOperator
         Forward operator.
     dcf : Tensor, optional
-        Density-compensation weights broadcasting to ``y``.  When given, the result is scaled so
-        that a unit point at the image centre images to 1 (per batch sample).  When omitted and
-        the operator offers ``dc_adjoint`` (e.g. ``PolarRadar``, already normalised that way) it
-        is used; otherwise, if the operator carries a ``dcf`` tensor, that is used as above;
-        otherwise the plain adjoint (Cartesian MRI: orthonormal FFT, no compensation needed).
+        Density-compensation weights broadcasting to ``y``.  When omitted and the operator
+        offers ``dc_adjoint`` (``PolarRadar``: weights normalised so that a unit point images to
+        1) it is used; otherwise the operator's ``dcf`` tensor if it has one
+        (``NonCartesianMRI(dcf=...)``); otherwise the plain adjoint (Cartesian MRI: orthonormal
+        FFT, nothing to compensate).  Weights are rescaled per sample by the least-squares gain
+        ``α = ⟨z, 1⟩/⟨z, z⟩`` of ``z = Aᴴ W A 1`` (a constant image), so that smooth images keep
+        their amplitude whatever the scale of ``dcf`` (with coil maps normalised to
+        ``Σ|S_c|² = 1``).
 
     Returns
     -------
@@ -55,12 +58,11 @@ def zero_filled(y: torch.Tensor, op: LinearOperator, dcf: torch.Tensor | None = 
             return op.A_adjoint(y)
     dcf = dcf.to(device=y.device, dtype=y.real.dtype)
     x = op.A_adjoint(y * dcf)
-    delta = torch.zeros_like(x)
-    centre = tuple(s // 2 for s in x.shape[x.ndim - len(op.in_shape):])
-    delta[(..., *centre)] = 1
-    psf = op.A_adjoint(op.A(delta) * dcf)[(..., *centre)]
-    scale = psf.real if psf.is_complex() else psf
-    return x / scale.clamp_min(1e-30).reshape(*scale.shape, *([1] * len(op.in_shape)))
+    dims = image_dims(op, x)
+    ones = torch.ones_like(x)
+    z = op.A_adjoint(op.A(ones) * dcf)
+    gain = _inner(z, ones, dims) / _inner(z, z, dims).clamp_min(1e-300)
+    return x * gain
 
 
 def conjugate_gradient(

@@ -71,9 +71,9 @@ def _objective(x, y, op, lam, lam_l1) -> torch.Tensor:
     return fit + reg
 
 
-def _pdhg(y, op, lam, lam_l1, x, max_iter, monitor, want_objective):
+def _pdhg(y, op, lam, lam_l1, x, max_iter, monitor, want_objective, lip):
     aty = op.A_adjoint(y)
-    lip = lipschitz(op, aty)
+    lip = lipschitz(op, aty) if lip is None else lip
     tau = sigma = 0.99 / math.sqrt(lip + 8.0 + (1.0 if lam_l1 > 0 else 0.0))
     monitor.reference = torch.maximum(
         sq_norm(x, monitor.dims).sqrt(), sq_norm(aty, monitor.dims).sqrt() / lip
@@ -138,6 +138,7 @@ def tv(
     x0: torch.Tensor | None = None,
     rho: float = 1.0,
     cg_iter: int = 5,
+    L: float | None = None,
     callback: Callback | None = None,
     return_info: bool = False,
     divergence_factor: float = 1e4,
@@ -160,6 +161,8 @@ def tv(
         Chambolle–Pock with ``K = [A; ∇; I]``, ``τ = σ = 0.99/‖K‖``, ``‖K‖² ≤ ‖A‖² + 8 (+ 1)``
         (``‖A‖²`` from ``op.compute_norm()``); or ADMM with penalty ``rho`` and ``cg_iter``
         warm-started CG steps for the ``x`` update.
+    L : float, optional
+        ``‖A‖²`` for PDHG, to skip the power iteration (e.g. computed once for a data set).
     max_iter, tol : int, float
         Iteration budget; stop when the relative change of every sample is below ``tol``.
     x0 : Tensor, optional
@@ -190,7 +193,8 @@ def tv(
     monitor = Monitor(f"tv ({method})", image_dims(op, aty), tol, callback, divergence_factor)
     want = callback is not None
     if method == "pdhg":
-        x = _pdhg(y, op, lam, lam_l1, x, max_iter, monitor, want)
+        lip = None if L is None else check_positive(L, "L", "tv", allow_zero=False)
+        x = _pdhg(y, op, lam, lam_l1, x, max_iter, monitor, want, lip)
     else:
         x = _admm(y, op, lam, lam_l1, x, max_iter, monitor, want, rho, cg_iter)
     return monitor.result(x, return_info)
