@@ -1,0 +1,57 @@
+"""Shared pieces: the complex wrapper around real backbones and coil reduce / expand.
+
+A *backbone* is a real network ``backbone(x, scale) -> out`` on ``(B, C_in, H, W)`` with an
+optional ``scale`` ``(B, chans)`` from :class:`~discofold.layers.modulation.RecursionModulation`
+multiplying its last feature map (its residual branch).  :class:`ComplexNet` makes it act on
+complex images with fastMRI's ``NormUnet`` normalisation.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._complex import channels_to_complex, complex_to_channels
+
+__all__ = ["ComplexNet", "reduce_coils", "expand_coils", "scale_features"]
+
+
+def scale_features(x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+    """Multiply ``(B, C, H, W)`` features by per-channel ``scale`` ``(B, C)`` (or return ``x``)."""
+    return x if scale is None else x * scale.to(x.dtype)[:, :, None, None]
+
+
+class ComplexNet(nn.Module):
+    """Complex ``(B, C, H, W)`` → complex ``(B, C, H, W)`` through a real backbone.
+
+    The real and imaginary parts of all channels are packed by
+    :func:`discofold._complex.complex_to_channels`; each group (real parts, imaginary parts) is
+    normalised by its own mean and standard deviation per sample and the output un-normalised,
+    as fastMRI's ``NormUnet`` does.
+    """
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """Apply the backbone to the normalised channels of ``x``."""
+        b = complex_to_channels(x, dim=1)
+        n, c2, h, w = b.shape
+        g = b.reshape(n, 2, -1)
+        mean = g.mean(dim=2).reshape(n, 2, 1, 1, 1)
+        std = g.std(dim=2).clamp_min(1e-12).reshape(n, 2, 1, 1, 1)
+        b = ((b.reshape(n, 2, c2 // 2, h, w) - mean) / std).reshape(n, c2, h, w)
+        out = self.backbone(b, scale)
+        out = out.reshape(n, 2, c2 // 2, h, w) * std + mean
+        return channels_to_complex(out.reshape(n, c2, h, w), dim=1)
+
+
+def reduce_coils(z: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
+    """Coil images ``(B, C, H, W)`` → combined image ``(B, H, W)``: ``Σ_c conj(S_c) z_c``."""
+    return z if maps is None else (z * maps.conj()).sum(dim=1)
+
+
+def expand_coils(x: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
+    """Combined image ``(B, H, W)`` → coil images ``(B, C, H, W)``: ``S_c x``."""
+    return x if maps is None else x.unsqueeze(1) * maps

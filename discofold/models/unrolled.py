@@ -1,0 +1,144 @@
+"""The unrolled framework: stages of [regulariser + data consistency], per-stage or recursive.
+
+Per-stage mode (``r_max = 1``): stage ``l`` is applied once; ``K`` stages have ``K`` sets of
+weights (E2E-VarNet, MoDL with unshared weights, the unified model).
+
+Recursive mode (``r_max > 1``): each of the ``L`` stages is applied ``R_l`` times with shared
+weights.  One :class:`~discofold.layers.modulation.RecursionModulation`, shared by all stages,
+maps ``[condition..., R_l / r_max, r / r_max]`` (``r = 1..R_l``) to per-channel scales of the
+regulariser's residual branch, so every pass knows where it is.  In training ``R_l`` is drawn
+per batch and per stage from ``U{1..r_max}`` with the module's own generator (the global RNG is
+never used); in evaluation ``R_l = recursions`` (``r_max`` unless set by
+:meth:`Unrolled.set_recursions`, which may ask for more or fewer passes than were trained).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..layers.modulation import RecursionModulation
+
+__all__ = ["StageContext", "Stage", "Unrolled"]
+
+
+@dataclass
+class StageContext:
+    """What every stage of one forward call shares.
+
+    Attributes
+    ----------
+    op : LinearOperator
+        Operator of the data-consistency step (the coil-wise operator for coil-image states).
+    aty : Tensor
+        ``op.A_adjoint(y)``, shaped like the state.
+    maps : Tensor, optional
+        Coil sensitivities ``(B, C, H, W)`` used to reduce / expand coil images.
+    extra : dict
+        Anything else a model's stages need.
+    """
+
+    op: object
+    aty: torch.Tensor
+    maps: torch.Tensor | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Stage(nn.Module):
+    """One stage: ``z ← dc(z, regulariser(z, ctx, scale), ctx)`` (final).
+
+    Parameters
+    ----------
+    regulariser : nn.Module
+        ``regulariser(z, ctx, scale) -> r`` with ``r`` shaped like ``z``.
+    dc : nn.Module
+        A step of :mod:`discofold.models.data_consistency`.
+    """
+
+    def __init__(self, regulariser: nn.Module, dc: nn.Module):
+        super().__init__()
+        self.regulariser, self.dc = regulariser, dc
+
+    def forward(self, z, ctx: StageContext, scale: torch.Tensor | None = None) -> torch.Tensor:
+        return self.dc(z, self.regulariser(z, ctx, scale), ctx)
+
+
+class Unrolled(nn.Module):
+    """A sequence of stages, each applied once (per-stage) or ``R`` times (recursive).
+
+    Parameters
+    ----------
+    stages : sequence of nn.Module
+        ``stage(z, ctx, scale) -> z``.
+    r_max : int
+        Largest number of recursions per stage in training (1: classic per-stage unrolling).
+    modulation : RecursionModulation, optional
+        Shared by all stages; ``None`` runs the stages without scales.
+    seed : int
+        Seed of the generator that draws ``R`` in training (see :meth:`set_generator`).
+    """
+
+    def __init__(self, stages: Sequence[nn.Module], r_max: int = 1,
+                 modulation: RecursionModulation | None = None, seed: int = 0):
+        super().__init__()
+        if len(stages) < 1 or int(r_max) < 1:
+            raise ConfigError(f"Unrolled needs >= 1 stage and r_max >= 1, got {len(stages)} "
+                              f"stages and r_max={r_max}")
+        self.stages = nn.ModuleList(stages)
+        self.r_max = int(r_max)
+        self.modulation = modulation
+        self.recursions: int | None = None
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.last_recursions: list[int] = []
+
+    @property
+    def recursive(self) -> bool:
+        """True when stages are applied several times with shared weights."""
+        return self.r_max > 1
+
+    def set_recursions(self, recursions: int | None) -> None:
+        """Fix the number of passes per stage at evaluation (``None``: back to ``r_max``)."""
+        if recursions is not None and int(recursions) < 1:
+            raise ConfigError(f"recursions must be >= 1, got {recursions}")
+        self.recursions = None if recursions is None else int(recursions)
+
+    def set_generator(self, generator: torch.Generator) -> None:
+        """Use ``generator`` (CPU) to draw the recursion counts in training."""
+        self.generator = generator
+
+    def draw_recursions(self) -> list[int]:
+        """Passes per stage for this call: ``U{1..r_max}`` in training, fixed in evaluation."""
+        if self.training and self.r_max > 1:
+            draws = torch.randint(1, self.r_max + 1, (len(self.stages),),
+                                  generator=self.generator)
+            return [int(v) for v in draws]
+        return [self.recursions or self.r_max] * len(self.stages)
+
+    def forward(self, z: torch.Tensor, ctx: StageContext,
+                condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Run every stage on the state ``z``.
+
+        Parameters
+        ----------
+        z : Tensor
+            Initial state (e.g. coil images ``(B, C, H, W)``).
+        ctx : StageContext
+        condition : Tensor, optional
+            ``(B, n_condition)`` for the modulation (``(B, 0)`` / ``None`` for none).
+        """
+        counts = self.draw_recursions()
+        self.last_recursions = counts
+        if self.modulation is not None and condition is None:
+            condition = z.new_zeros((z.shape[0], 0), dtype=torch.float32)
+        for stage, total in zip(self.stages, counts):
+            for current in range(1, total + 1):
+                scale = None
+                if self.modulation is not None:
+                    feats = RecursionModulation.features(condition, total, current, self.r_max)
+                    scale = self.modulation(feats.to(condition.device))
+                z = stage(z, ctx, scale)
+        return z
