@@ -114,7 +114,7 @@ def _lanczos(t: torch.Tensor, n: int, a: int = 4):
 
 
 # ---------------------------------------------------------------------------- public
-def range_doppler(echo, angles_rad, frequencies_hz, image_shape, extent_m, window="hann",
+def range_doppler(echo, angles_rad, frequencies_hz, image_shape, extent_m, window=None,
                   mask=None) -> torch.Tensor:
     """Range-Doppler image: the windowed 2-D (inverse) DFT of the echo matrix.
 
@@ -134,7 +134,8 @@ def range_doppler(echo, angles_rad, frequencies_hz, image_shape, extent_m, windo
     image_shape, extent_m : (H, W), (Lx, Ly)
         Output pixel grid and its size in metres.
     window : {"hann", "taylor", None}
-        Separable 2-D taper over pulses and frequencies (side-lobe control).
+        Separable 2-D taper over pulses and frequencies (side-lobe control); default none,
+        like the unwindowed full-aperture reference image.
     mask : Tensor ``(..., P, F)``, optional
         Measured samples; the echo is multiplied by it.
 
@@ -151,7 +152,7 @@ def range_doppler(echo, angles_rad, frequencies_hz, image_shape, extent_m, windo
     return _grid_to_image(g, ku, kv, theta_c, x, y)
 
 
-def polar_format(echo, angles_rad, frequencies_hz, image_shape, extent_m, window="hann",
+def polar_format(echo, angles_rad, frequencies_hz, image_shape, extent_m, window=None,
                  mask=None, taps: int = 8) -> torch.Tensor:
     """Polar-format algorithm: fan → inscribed Cartesian k-grid by two 1-D interpolations, then
     a windowed 2-D DFT onto the image grid.
