@@ -86,7 +86,7 @@ def conjugate_gradient(
         if monitor is not None and bool((pap < 0).any()):
             raise DivergenceError(
                 f"{monitor.solver} diverged at iteration {k} with step size "
-                f"{float(alpha.max()):.4g}: pᴴ(AᴴA + λI)p < 0, the operator's adjoint is "
+                f"{float((rr / pap).min()):.4g}: pᴴ(AᴴA + λI)p < 0, the operator's adjoint is "
                 "inconsistent (check op.adjointness_test())"
             )
         x_old = x

@@ -181,3 +181,15 @@ def test_batched_solvers_match_per_sample():
         both = solve(y)
         for i in range(2):
             assert torch.allclose(both[i], solve(y[i]), atol=1e-10)
+
+
+def test_cg_detects_an_inconsistent_adjoint():
+    op = random_dense(30, (6, 5), seed=9)
+
+    class Wrong(type(op)):
+        def _adjoint(self, y):  # −Aᴴ: AᴴA is then negative definite
+            return -super()._adjoint(y)
+
+    bad = Wrong(op.matrix, (6, 5))
+    with pytest.raises(DivergenceError, match=r"iteration 1 with step size"):
+        cg_sense(_crandn(30), bad, lam=0.0)
