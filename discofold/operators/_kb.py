@@ -129,12 +129,24 @@ def _csr_pair(cols, vals, n_cols, dtype):
     fwd = torch.sparse_csr_tensor(
         crow.to(idx), flat_cols.to(idx), flat_vals, size=(k, n_cols)
     )
-    sorted_cols, order = torch.sort(flat_cols, stable=True)
-    rows = torch.div(order, m, rounding_mode="floor")
-    counts = torch.bincount(sorted_cols, minlength=n_cols)
-    crow_t = torch.zeros(n_cols + 1, dtype=torch.int64, device=device)
-    crow_t[1:] = torch.cumsum(counts, 0)
-    adj = torch.sparse_csr_tensor(
-        crow_t.to(idx), rows.to(idx), flat_vals[order], size=(n_cols, k)
-    )
+    if device.type == "cpu":
+        crow_t, rows, vals_t = _transpose_scipy(crow, flat_cols, flat_vals, (k, n_cols))
+    else:
+        sorted_cols, order = torch.sort(flat_cols, stable=True)
+        rows = torch.div(order, m, rounding_mode="floor")
+        counts = torch.bincount(sorted_cols, minlength=n_cols)
+        crow_t = torch.zeros(n_cols + 1, dtype=torch.int64, device=device)
+        crow_t[1:] = torch.cumsum(counts, 0)
+        vals_t = flat_vals[order]
+    adj = torch.sparse_csr_tensor(crow_t.to(idx), rows.to(idx), vals_t, size=(n_cols, k))
     return fwd, adj
+
+
+def _transpose_scipy(crow, cols, vals, shape):
+    """CSR of the transpose by scipy's O(nnz) counting pass (rows sorted within each column)."""
+    import scipy.sparse
+
+    mat = scipy.sparse.csr_matrix((vals.numpy(), cols.numpy(), crow.numpy()), shape=shape)
+    t = mat.tocsc()
+    return (torch.from_numpy(t.indptr.astype(np.int64)), torch.from_numpy(t.indices),
+            torch.from_numpy(t.data))
