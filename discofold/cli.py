@@ -14,7 +14,7 @@ from ._version import __version__
 from .errors import DiscofoldError
 
 # Verb modules under discofold.commands, in the order ``--help`` lists them.
-_VERBS: tuple[str, ...] = ()
+_VERBS: tuple[str, ...] = ("simulate",)
 
 
 def build_parser() -> argparse.ArgumentParser:
