@@ -10,7 +10,7 @@ import math
 
 import torch
 
-__all__ = ["dft2c_dense", "ndft", "ndft_adjoint"]
+__all__ = ["dft2c_dense", "ndft", "ndft_adjoint", "radar_direct_sum"]
 
 
 def _dft_matrix(n: int) -> torch.Tensor:
@@ -81,3 +81,21 @@ def ndft_adjoint(y: torch.Tensor, traj: torch.Tensor, image_shape) -> torch.Tens
     y = y.to(torch.complex128).cpu()
     partial = y[..., :, None] * ew.conj()
     return torch.einsum("...kw,kh->...hw", partial, eh.conj()) / math.sqrt(h * w)
+
+
+def radar_direct_sum(x: torch.Tensor, angles_rad, frequencies_hz, extent_m) -> torch.Tensor:
+    """Echo of a pixel image by the explicit sum of DESIGN.md (complex128, slow).
+
+    ``s(θ_p, f_q) = Σ_ij x[i, j] exp(−i 4π f_q/c (x_i cos θ_p + y_j sin θ_p))`` with
+    ``x_i = (i − H//2) Lx/H`` and ``y_j = (j − W//2) Ly/W``; ``x`` is ``(..., H, W)`` and the
+    result ``(..., P, F)``.
+    """
+    c = 299_792_458.0
+    x = x.to(torch.complex128)
+    h, w = x.shape[-2:]
+    th = torch.as_tensor(angles_rad, dtype=torch.float64)[:, None, None, None]
+    fr = torch.as_tensor(frequencies_hz, dtype=torch.float64)[None, :, None, None]
+    xi = ((torch.arange(h, dtype=torch.float64) - h // 2) * extent_m[0] / h)[:, None]
+    yj = ((torch.arange(w, dtype=torch.float64) - w // 2) * extent_m[1] / w)[None, :]
+    phase = -4 * torch.pi * fr / c * (xi * torch.cos(th) + yj * torch.sin(th))  # (P, F, H, W)
+    return torch.einsum("...hw,pfhw->...pf", x, torch.polar(torch.ones_like(phase), phase))
