@@ -64,7 +64,8 @@ class NonCartesianMRI(LinearOperator):
         Density compensation weights (e.g. :func:`radial_dcf`, :func:`pipe_menon_dcf`); used by
         :meth:`A_dagger` and :meth:`weighted_normal` only (see the module docstring).
     **nufft_kwargs
-        Passed to :class:`NUFFT` (``accuracy``, ``oversamp``, ``width``, ``backend``, ``eps``).
+        Passed to :class:`NUFFT` (``oversamp``, ``width``, ``backend``, ``eps``, ``accuracy``,
+        ``toeplitz``).
 
     Shapes
     ------
@@ -121,6 +122,8 @@ class NonCartesianMRI(LinearOperator):
         return (z * maps.conj()).sum(dim=-3)
 
     def _normal(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.nufft.toeplitz:
+            return self._adjoint(self._forward(x))
         real = torch.float64 if x.dtype == torch.complex128 else torch.float32
         return self._apply_kernel(x, self.nufft.toeplitz_kernel(real))
 

@@ -94,27 +94,31 @@ class NUFFT(LinearOperator):
         Sample positions in radians per pixel in ``[−π, π)``; column 0 ↔ H, column 1 ↔ W.
         The operator lives on ``traj``'s device; a float64 trajectory gives a float64 plan.
     image_shape : (H, W)
-    accuracy : {"default", "high"}
-        Preset: ``"default"`` (oversampling 2, width 6; relative error ≈ 1e-5 vs the exact
-        NDFT) or ``"high"`` (width 8; ≈ 1e-7 in complex128).
     oversamp, width : float, int, optional
-        Override the preset's grid oversampling ratio ``α`` and kernel width (grid cells).
+        Grid oversampling ratio ``α`` and kernel width (grid cells); default: the preset's.
     backend : {"torch", "finufft"}
         ``"finufft"`` needs the optional ``finufft`` extra and runs on the CPU only.
     eps : float, optional
         finufft tolerance (default: the preset's, 1e-5 or 1e-8).
+    accuracy : {"default", "high"}
+        Preset: ``"default"`` (oversampling 2, width 6; relative error ≈ 7e-6 vs the exact
+        NDFT) or ``"high"`` (width 8; ≈ 8e-8 in complex128).
+    toeplitz : bool
+        ``normal`` by the Toeplitz embedding (default, fast) or as ``A_adjoint(A(x))`` (exactly
+        the composition, e.g. for tests that compare to rounding).
 
     Notes
     -----
     ``normal`` is a Toeplitz embedding (``AᴴA`` as a ``2H × 2W`` FFT convolution) whose kernel is
     computed on first use and cached; its agreement with ``A_adjoint(A(x))`` is at the NUFFT's
-    accuracy (≈ 1e-5), not to rounding.
+    accuracy (≈ 1e-5), not to rounding (``toeplitz=False`` gives the exact composition).
     """
 
     name = "NUFFT"
 
-    def __init__(self, traj, image_shape, accuracy: str = "default", oversamp: float | None = None,
-                 width: int | None = None, backend: str = "torch", eps: float | None = None):
+    def __init__(self, traj, image_shape, oversamp: float | None = None, width: int | None = None,
+                 backend: str = "torch", eps: float | None = None, accuracy: str = "default",
+                 toeplitz: bool = True):
         self.traj = check_trajectory(traj)
         if accuracy not in _PRESETS:
             raise InputError(f"accuracy must be one of {sorted(_PRESETS)}, got {accuracy!r}")
@@ -132,6 +136,7 @@ class NUFFT(LinearOperator):
             )
         self.eps = float(preset["eps"] if eps is None else eps)
         self.backend = backend
+        self.toeplitz = bool(toeplitz)
         self.image_shape = shape
         self.in_shape, self.out_shape = shape, (int(self.traj.shape[0]),)
         self._cache_mats: dict = {}
@@ -253,6 +258,8 @@ class NUFFT(LinearOperator):
         return _AdjointFn.apply(y, self)
 
     def _normal(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.toeplitz:
+            return self._adjoint(self._forward(x))
         real = torch.float64 if x.dtype == torch.complex128 else torch.float32
         return _toeplitz.toeplitz_apply(x, self.toeplitz_kernel(real))
 

@@ -102,6 +102,8 @@ def test_toeplitz_normal(shape, dtype):
     assert n.dtype == dtype
     assert _rel(n, op.A_adjoint(op.A(x))) <= 1e-4
     assert _rel(n, ndft_adjoint(ndft(x, traj), traj, shape)) <= 1e-4
+    exact = NUFFT(traj, shape, toeplitz=False)
+    assert torch.allclose(exact.normal(x), exact.A_adjoint(exact.A(x)), rtol=0, atol=0)
 
 
 def test_gradcheck_forward_and_adjoint():
