@@ -32,6 +32,7 @@ Existing files are never replaced without ``--overwrite``; every write is atomic
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 from pathlib import Path
 
@@ -90,12 +91,13 @@ def _snr(text: str) -> float | None:
     return None if math.isinf(value) and value > 0 else value
 
 
-def _common_parent() -> argparse.ArgumentParser:
+def _common_parent(noise: bool) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     add_output_args(p)
     p.add_argument("--seed", type=int, default=0, help="base seed; file i uses (seed, i)")
-    p.add_argument("--snr-db", type=_snr, default=20.0, metavar="DB",
-                   help="noise SNR on the measured samples in dB; 'inf'/'none': noise-free")
+    if noise:
+        p.add_argument("--snr-db", type=_snr, default=20.0, metavar="DB",
+                       help="noise SNR on the measured samples in dB; 'inf'/'none': noise-free")
     return p
 
 
@@ -105,8 +107,14 @@ def register(subparsers) -> None:
         "simulate", help="write simulated MRI, radar or block-CS data files",
         description="Write simulated data in the discofold HDF5 formats (see DESIGN.md).")
     kinds = parser.add_subparsers(dest="kind", metavar="{mri,radar,blockcs}", required=True)
-    parent = _common_parent()
-    mri = kinds.add_parser("mri", parents=[parent], help="fastMRI-format k-space files")
+    noisy, plain = _common_parent(True), _common_parent(False)
+    _add_mri(kinds.add_parser("mri", parents=[noisy], help="fastMRI-format k-space files"))
+    _add_radar(kinds.add_parser("radar", parents=[noisy], help="radar HDF5 files"))
+    _add_blockcs(kinds.add_parser("blockcs", parents=[plain], help="block-CS patches + matrix"))
+    parser.set_defaults(func=run)
+
+
+def _add_mri(mri: argparse.ArgumentParser) -> None:
     mri.add_argument("--n", type=positive_int, required=True, help="number of files")
     mri.add_argument("--size", type=parse_shape, default=(128, 128), metavar="N|HxW")
     mri.add_argument("--slices", type=positive_int, default=2)
@@ -122,10 +130,13 @@ def register(subparsers) -> None:
     mri.add_argument("--center-fraction", type=float, default=None)
     mri.add_argument("--oversample", type=positive_int, default=2,
                      help="simulation grid refinement (Cartesian; 1 = inverse crime)")
-    radar = kinds.add_parser("radar", parents=[parent], help="radar HDF5 files")
+
+
+def _add_radar(radar: argparse.ArgumentParser) -> None:
     radar.add_argument("--n", type=positive_int, required=True, help="number of files")
     radar.add_argument("--preset", default="S0", help="geometry preset S0..S4")
-    radar.add_argument("--image-size", type=positive_int, default=None)
+    radar.add_argument("--image-size", "--size", type=positive_int, default=None,
+                       help="square image size (default: the preset's)")
     radar.add_argument("--total-angle-deg", type=float, default=None)
     radar.add_argument("--scene", choices=("satellite", "points"), default="satellite")
     radar.add_argument("--aspect-dependent", action="store_true")
@@ -135,7 +146,9 @@ def register(subparsers) -> None:
     rate.add_argument("--ratio", type=float, default=None, help="kept fraction of (P, F)")
     radar.add_argument("--frames", type=positive_int, default=1)
     radar.add_argument("--reference", choices=("exact", "nufft"), default="exact")
-    bcs = kinds.add_parser("blockcs", parents=[parent], help="block-CS patches + matrix")
+
+
+def _add_blockcs(bcs: argparse.ArgumentParser) -> None:
     bcs.add_argument("--ratio", type=float, default=0.25)
     bcs.add_argument("--block", type=positive_int, default=33)
     bcs.add_argument("--stride", type=positive_int, default=None)
@@ -144,7 +157,6 @@ def register(subparsers) -> None:
                      help="image folder (default: the scikit-image sample images)")
     bcs.add_argument("--n", type=positive_int, default=None,
                      help="keep at most N training patches (seeded random subset)")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,20 +169,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_all(args, out: Path, stem: str, write_one) -> list[Path]:
+def _write_all(args, out: Path, stem: str, write_one) -> list:
+    """Write files ``{stem}_00000.h5, ...``; returns what ``write_one(i, path)`` returned."""
     paths = [out / f"{stem}_{i:05d}.h5" for i in range(args.n)]
     check_new_files(paths, args.overwrite)
-    for i in progress(range(args.n), total=args.n, desc=f"simulate {stem}", quiet=args.quiet):
-        write_one(i, paths[i])
-    return paths
+    bar = progress(range(args.n), total=args.n, desc=f"simulate {stem}", quiet=args.quiet)
+    return [write_one(i, paths[i]) for i in bar]
+
+
+def _unknown(kind: str, name: str, valid: list[str]) -> InputError:
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return InputError(f"unknown {kind} {name!r}{hint}; valid: {', '.join(valid)}")
 
 
 # ----------------------------------------------------------------------------- MRI
 def _check_mri(args) -> None:
     names = list_patterns("mri_1d") + list_patterns("mri_2d") + list(TRAJECTORIES)
     if args.pattern not in names:
-        raise InputError(f"unknown MRI sampling pattern {args.pattern!r}; valid: "
-                         f"{', '.join(names)}")
+        raise _unknown("MRI sampling pattern", args.pattern, names)
     if args.coils < 0:
         raise InputError(f"--coils must be >= 0 (0 or 1: single-coil), got {args.coils}")
     if args.pattern in TRAJECTORIES:
@@ -217,7 +234,7 @@ def _full_volume(args, seed: int) -> tuple[torch.Tensor, torch.Tensor, list[str]
     return torch.stack(kspace), torch.stack(target), used
 
 
-def _mri_cartesian(args, index: int, path: Path) -> None:
+def _mri_cartesian(args, index: int, path: Path) -> float:
     pattern = _draw_mask(args, torch.Generator().manual_seed(derive_seed(args.seed, index, 0)))
     full, target, used = _full_volume(args, derive_seed(args.seed, index, 1))
     mask = pattern.mask.to(torch.bool)
@@ -230,6 +247,7 @@ def _mri_cartesian(args, index: int, path: Path) -> None:
                  center_fraction=pattern.meta.get("center_fraction"))
     write_mri_file(path, (y * kmask).to(torch.complex64), mask=mask, target=target,
                    attrs=attrs, overwrite=args.overwrite)
+    return float(pattern.acceleration)
 
 
 def _attrs(args, index: int, acceleration: float, source: str, sigma: float) -> dict:
@@ -303,7 +321,7 @@ def _nc_slice(args, g: torch.Generator, traj: torch.Tensor):
     return y, (maps_t * image).abs().pow(2).sum(0).sqrt()
 
 
-def _mri_noncartesian(args, index: int, path: Path) -> None:
+def _mri_noncartesian(args, index: int, path: Path) -> float:
     traj = _trajectory(args, torch.Generator().manual_seed(derive_seed(args.seed, index, 0)))
     g = torch.Generator().manual_seed(derive_seed(args.seed, index, 1))
     parts = [_nc_slice(args, g, traj) for _ in range(args.slices)]
@@ -315,13 +333,15 @@ def _mri_noncartesian(args, index: int, path: Path) -> None:
     attrs = _attrs(args, index, h * w / traj.shape[0], "phantom_analytic", sigma)
     write_mri_file(path, y, trajectory=traj, matrix=(h, w), target=target, attrs=attrs,
                    overwrite=args.overwrite)
+    return attrs["acceleration"]
 
 
 def _run_mri(args, out: Path) -> str:
     _check_mri(args)
     one = _mri_noncartesian if args.pattern in TRAJECTORIES else _mri_cartesian
-    paths = _write_all(args, out, "mri", lambda i, p: one(args, i, p))
-    return f"wrote {len(paths)} MRI file(s) to {out} (pattern {args.pattern})"
+    accel = _write_all(args, out, "mri", lambda i, p: one(args, i, p))
+    return (f"wrote {len(accel)} MRI file(s) to {out} (pattern {args.pattern}, true "
+            f"acceleration {min(accel):.3f}-{max(accel):.3f}, nominal {args.acceleration:g})")
 
 
 # ----------------------------------------------------------------------------- radar
@@ -337,8 +357,7 @@ def _run_radar(args, out: Path) -> str:
     if pattern is not None:
         names = list_patterns("radar")
         if pattern not in names:
-            raise InputError(f"unknown radar aperture pattern {pattern!r}; valid: "
-                             f"{', '.join(names + ['full'])}")
+            raise _unknown("radar aperture pattern", pattern, names + ["full"])
         make_mask(pattern, geometry.data_shape, accel, generator=0)  # fail before writing
 
     def one(i: int, path: Path) -> None:
@@ -347,9 +366,9 @@ def _run_radar(args, out: Path) -> str:
                                    derive_seed(args.seed, i), args.reference)
         simulate_radar_file(path, ds, overwrite=args.overwrite)
 
-    paths = _write_all(args, out, "radar", one)
-    return (f"wrote {len(paths)} radar file(s) to {out} (preset {args.preset}, "
-            f"pattern {args.pattern})")
+    _write_all(args, out, "radar", one)
+    return (f"wrote {args.n} radar file(s) to {out} (preset {args.preset}, pattern "
+            f"{args.pattern}, nominal acceleration {accel:g}, (P, F) = {geometry.data_shape})")
 
 
 # ----------------------------------------------------------------------------- block CS

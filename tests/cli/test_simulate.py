@@ -236,7 +236,8 @@ def test_existing_files_are_refused_and_left_intact(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("args", "needles"), [
-    (("mri", "--n", "1", "--pattern", "poison_2d"), ("poisson_2d", "radial_traj", "magic")),
+    (("mri", "--n", "1", "--pattern", "poison_2d"),
+     ("did you mean 'poisson_2d'", "radial_traj", "magic")),
     (("radar", "--n", "1", "--pattern", "gapz"), ("random_pulses", "gaps", "full")),
     (("mri", "--n", "1", "--acceleration", "0.5"), ("acceleration", ">= 1")),
     (("mri", "--n", "1", "--pattern", "equispaced", "--acceleration", "4", "--size", "32",
@@ -258,6 +259,14 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     rc = main(["simulate", "mri", "--n", "1", "--out", str(target)])
     assert rc == 2 and "is an existing file" in capsys.readouterr().err
     assert target.read_bytes() == b"keep"
+
+
+def test_out_not_writable_is_refused(tmp_path, capsys, monkeypatch):
+    import discofold.commands._common as common
+
+    monkeypatch.setattr(common.os, "access", lambda *a, **k: False)
+    rc = main(["simulate", "mri", "--n", "1", "--out", str(tmp_path / "ro")])
+    assert rc == 2 and "not writable" in capsys.readouterr().err
 
 
 def test_interrupted_run_leaves_no_partial_file(tmp_path, monkeypatch, capsys):
