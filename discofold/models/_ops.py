@@ -165,6 +165,10 @@ def calibration_data(op: LinearOperator, y: torch.Tensor, meta: AcquisitionMeta)
     raise InputError(f"sensitivity estimation needs an MRI operator, got {type(op).__name__}")
 
 
+def _fmt(values: torch.Tensor) -> list[float]:
+    return [round(float(v), 3) for v in values]
+
+
 def check_inputs(model: str, y, op, meta: AcquisitionMeta, mri: bool = True) -> int:
     """Validate ``(y, op, meta)`` for an MRI model; returns the batch size ``B``."""
     if not isinstance(op, LinearOperator):
@@ -188,6 +192,6 @@ def check_inputs(model: str, y, op, meta: AcquisitionMeta, mri: bool = True) -> 
         true = true_acceleration(op, batch).to(given.device)
         rel = ((given - true).abs() / true).max()
         if float(rel) > _ACC_TOLERANCE:
-            raise InputError(f"{model}: meta.acceleration {given.tolist()} disagrees with the "
-                             f"sampling of {op.name} (true acceleration {true.tolist()})")
+            raise InputError(f"{model}: meta.acceleration {_fmt(given)} disagrees with the "
+                             f"sampling of {op.name} (true acceleration {_fmt(true)})")
     return batch

@@ -1,0 +1,45 @@
+"""Coil-sensitivity estimation from the calibration region (E2E-VarNet's sensitivity model).
+
+The measured data are restricted to the calibration region (the fully sampled centre box for
+Cartesian masks, the central samples of a trajectory), taken back to coil images with the
+coil-wise adjoint of the operator (no FFT is called here), refined coil by coil by a network
+on their real and imaginary parts, and normalised so that ``Σ_c |S_c|² = 1`` at every pixel.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._meta import AcquisitionMeta
+from ._ops import calibration_data, coil_operator
+
+__all__ = ["SensitivityNet"]
+
+
+class SensitivityNet(nn.Module):
+    """Learned sensitivity maps ``(B, C, H, W)`` from the calibration data.
+
+    Parameters
+    ----------
+    net : nn.Module
+        Complex ``(N, 1, H, W) -> (N, 1, H, W)`` network (e.g. :class:`ComplexNet` around a
+        U-Net or a UDNO) applied to every coil image (coils are folded into the batch).
+    eps : float
+        Floor of ``sqrt(Σ_c |S_c|²)`` in the normalisation.
+    """
+
+    def __init__(self, net: nn.Module, eps: float = 1e-12):
+        super().__init__()
+        self.net, self.eps = net, float(eps)
+
+    def forward(self, y: torch.Tensor, op, meta: AcquisitionMeta) -> torch.Tensor:
+        """Maps ``(B, C, H, W)`` complex, ``Σ_c |S_c|² = 1`` (``None`` for single-coil ops)."""
+        if getattr(op, "coil_maps", None) is None:
+            return None
+        coil_op = coil_operator(op)
+        images = coil_op.A_adjoint(calibration_data(op, y, meta))
+        b, c, h, w = images.shape
+        maps = self.net(images.reshape(b * c, 1, h, w)).reshape(b, c, h, w)
+        norm = (maps.abs() ** 2).sum(dim=1, keepdim=True).sqrt().clamp_min(self.eps)
+        return maps / norm

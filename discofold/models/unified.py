@@ -1,0 +1,171 @@
+"""The unified neural-operator CS-MRI model (``unified``) and its recursive version
+(``r_unified``).
+
+Pipeline (one model for every pattern, acceleration and resolution):
+
+1. **k-space neural operator.**  The measured data are put on the Cartesian k-space grid with
+   the operator itself: coil images ``A_cᴴ y`` (density compensated when the operator has a
+   ``dcf``) through :func:`~discofold.models._ops.grid_operator` (a fully sampled
+   :class:`~discofold.operators.CartesianMRI`, i.e. the centred DFT as an operator; no FFT is
+   called here).  For Cartesian data this grid is ``y`` itself.  A UDNO on that grid (real and
+   imaginary parts as channels, coils folded into the batch, kernel radii in units of the grid
+   spacing ``Δk``) predicts the k-space; for Cartesian operators the measured samples are kept
+   and only unmeasured ones are filled (``k = M ⊙ y + (1 − M) ⊙ NO(y)``), for non-Cartesian
+   operators (no sample lies on the grid) the NO output is a residual correction of the gridded
+   data.  ``kspace="fno"`` uses an FNO instead.
+2. **Sensitivities** from a small image UDNO on the calibration region (for 2-D masks the fully
+   sampled centre box, from ``meta.calibration`` or found in the mask).
+3. **Cascades** ``z ← dc(z, −E(UDNO(R(z))))`` on coil images, with the soft DC of E2E-VarNet
+   through the coil-wise operator (``dc="gradient"`` / ``"prox"`` also available).  The image
+   UDNO's radii are in field-of-view units, so a larger matrix over the same field of view
+   refines the stencils without changing weights.
+4. **Meta.**  ``[1/R, ln R/ln 32, is_2d]`` feeds a shared
+   :class:`~discofold.layers.modulation.RecursionModulation` that scales the last decoder
+   features of every image UDNO.  ``r_unified`` applies ``stages`` shared cascades
+   ``recursions`` times each (R drawn from ``U{1..R_max}`` in training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..layers.modulation import RecursionModulation
+from ..operators import CartesianMRI
+from ._blocks import ComplexNet
+from ._meta import MRI_CONDITION_SIZE, as_meta
+from ._ops import check_inputs, coil_operator, grid_operator, initial_adjoint
+from ._registry import register
+from .data_consistency import make_dc
+from .fno import FNOBackbone
+from .sens import SensitivityNet
+from .udno import UDNO
+from .unrolled import Stage, Unrolled
+from .varnet import CoilRegulariser, mri_condition, run_cascades
+
+__all__ = ["KspaceNO", "Unified", "r_unified"]
+
+
+class KspaceNO(nn.Module):
+    """k-space neural operator that fills unmeasured k-space (module docstring, step 1).
+
+    Parameters
+    ----------
+    kind : {"udno", "fno"}
+    chans, num_pools : int
+        UDNO width and depth (``kind="udno"``); ``chans`` is the FNO width otherwise.
+    radius : float
+        First-level kernel radius in grid spacings ``Δk``.
+    modes : int
+        FNO modes (``kind="fno"``).
+    """
+
+    def __init__(self, kind: str = "udno", chans: int = 8, num_pools: int = 2,
+                 radius: float = 2.5, modes: int = 16):
+        super().__init__()
+        if kind == "udno":
+            backbone = UDNO(2, 2, chans, num_pools, radius, domain_length=None)
+        elif kind == "fno":
+            backbone = FNOBackbone(2, 2, chans, modes, n_layers=max(num_pools, 1) * 2)
+        else:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"kspace must be 'udno' or 'fno', got {kind!r}")
+        self.net = ComplexNet(backbone)
+
+    def forward(self, y: torch.Tensor, op) -> torch.Tensor:
+        """Filled per-coil k-space on the grid, shaped like the coil images ``(B, [C,] H, W)``."""
+        cop = coil_operator(op)
+        grid = grid_operator(op.in_shape, device=y.device)
+        k0 = grid.A(initial_adjoint(cop, y))
+        h, w = k0.shape[-2:]
+        pred = self.net(k0.reshape(-1, 1, h, w)).reshape(k0.shape)
+        if isinstance(cop, CartesianMRI):
+            return torch.where(cop.mask, k0, pred)
+        return k0 + pred
+
+
+class Unified(nn.Module):
+    """Unified neural-operator model (module docstring); registered as ``unified``.
+
+    Parameters
+    ----------
+    cascades : int
+        Number of cascades (shared stages when ``recursions > 1``).
+    chans, pools, radius : int, int, float
+        Image UDNO width, depth and first-level radius (field-of-view units; the image spans
+        ``[-1, 1]²``).
+    kspace : {"udno", "fno"}
+        k-space operator kind; ``kspace_chans``, ``kspace_pools``, ``kspace_radius`` (in
+        ``Δk``) configure it.
+    sens_chans, sens_pools : int
+        Sensitivity UDNO width and depth.
+    dc : {"soft", "gradient", "prox"}
+    recursions : int
+        ``R_max`` (1: per-stage cascades).
+    modulate : bool
+        Condition the cascades on the meta through a shared modulation (forced on when
+        ``recursions > 1``).
+    kernel_shape : (int, int)
+        DISCO basis shape of every UDNO.
+    """
+
+    def __init__(self, cascades: int = 6, chans: int = 12, pools: int = 3,
+                 radius: float = 0.05, kspace: str = "udno", kspace_chans: int = 8,
+                 kspace_pools: int = 2, kspace_radius: float = 2.5, sens_chans: int = 4,
+                 sens_pools: int = 2, dc: str = "soft", recursions: int = 1,
+                 modulate: bool = True, kernel_shape: Sequence[int] = (5, 4)):
+        super().__init__()
+        self.kspace = KspaceNO(kspace, kspace_chans, kspace_pools, kspace_radius)
+        self.sens = SensitivityNet(ComplexNet(UDNO(2, 2, sens_chans, sens_pools, radius,
+                                                   kernel_shape)))
+        stages = [Stage(CoilRegulariser(ComplexNet(UDNO(2, 2, chans, pools, radius,
+                                                        kernel_shape))), make_dc(dc))
+                  for _ in range(cascades)]
+        mod = (RecursionModulation(MRI_CONDITION_SIZE, chans)
+               if modulate or recursions > 1 else None)
+        self.unrolled = Unrolled(stages, r_max=recursions, modulation=mod)
+
+    def set_recursions(self, recursions: int | None) -> None:
+        """Passes per stage at evaluation (see :meth:`Unrolled.set_recursions`)."""
+        self.unrolled.set_recursions(recursions)
+
+    def fill_kspace(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
+        """The k-space operator's output on the grid ``(B, [C,] H, W)`` (step 1 alone)."""
+        check_inputs("unified", y, op, as_meta(meta))
+        return self.kspace(y, op)
+
+    def forward(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
+        """``y`` ``(B, *op.out_shape)`` → complex image ``(B, H, W)``."""
+        meta = as_meta(meta)
+        batch = check_inputs("unified", y, op, meta)
+        z0 = grid_operator(op.in_shape, device=y.device).A_adjoint(self.kspace(y, op))
+        maps = self.sens(y, op, meta)
+        cond = mri_condition(y, op, meta, batch) if self.unrolled.modulation else None
+        return run_cascades(self.unrolled, y, op, meta, maps, z0=z0, condition=cond)
+
+
+_TINY = dict(chans=4, pools=2, radius=0.2, kspace_chans=4, kspace_pools=1, kspace_radius=1.5,
+             sens_chans=2, sens_pools=1)
+_PAPER = dict(chans=16, pools=4, radius=0.02, kspace_chans=16, kspace_pools=4, sens_chans=8,
+              sens_pools=4)
+
+register("unified", tiny=dict(cascades=2, **_TINY), paper=dict(cascades=12, **_PAPER),
+         multires=True,
+         description="unified NO: k-space UDNO + cascades of soft DC and image UDNO")(Unified)
+
+
+@register("r_unified", tiny=dict(stages=1, recursions=2, **_TINY),
+          paper=dict(stages=4, recursions=3, **_PAPER), recursive=True, multires=True,
+          description="recursive unified NO: shared cascades with recursion modulation")
+def r_unified(stages: int = 2, recursions: int = 3, chans: int = 12, pools: int = 3,
+              radius: float = 0.05, kspace: str = "udno", kspace_chans: int = 8,
+              kspace_pools: int = 2, kspace_radius: float = 2.5, sens_chans: int = 4,
+              sens_pools: int = 2, dc: str = "soft",
+              kernel_shape: Sequence[int] = (5, 4)) -> Unified:
+    """Recursive unified model: ``stages`` shared cascades, each run up to ``recursions``
+    times (default 2 × 3 against the 6 cascades of ``unified``)."""
+    return Unified(stages, chans, pools, radius, kspace, kspace_chans, kspace_pools,
+                   kspace_radius, sens_chans, sens_pools, dc, recursions, True, kernel_shape)

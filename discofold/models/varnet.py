@@ -1,0 +1,108 @@
+"""E2E-VarNet (Sriram et al. 2020), written against the operator instead of inline FFTs.
+
+The state is the set of coil images ``z`` ``(B, C, H, W)`` (VarNet's multi-coil k-space up to
+the unitary DFT).  A cascade is
+
+    z ← z − λ A_cᴴ(A_c z − y) − E(U(R(z)))
+
+with ``A_c`` the coil-wise operator (:func:`~discofold.models._ops.coil_operator`: the
+acquisition without sensitivity maps), ``R(z) = Σ_c conj(S_c) z_c`` (reduce),
+``E(x) = (S_c x)_c`` (expand), ``U`` a fastMRI U-Net and ``S`` the maps learned from the
+calibration region (:class:`~discofold.models.sens.SensitivityNet`).  For Cartesian data the
+soft step equals VarNet's ``k − λ M (k − y)`` exactly.  The output is the coil-combined image
+``R(z)``; for non-Cartesian operators the same code runs with the Toeplitz normal operator.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..layers.modulation import RecursionModulation
+from ._blocks import ComplexNet, expand_coils, reduce_coils
+from ._meta import MRI_CONDITION_SIZE, as_meta
+from ._ops import check_inputs, coil_operator, initial_adjoint, is_two_d, true_acceleration
+from ._registry import register
+from .data_consistency import make_dc
+from .sens import SensitivityNet
+from .unet import Unet
+from .unrolled import Stage, StageContext, Unrolled
+
+__all__ = ["CoilRegulariser", "VarNet", "mri_condition"]
+
+
+class CoilRegulariser(nn.Module):
+    """``r = −E(net(R(z)))`` on coil images (``z`` itself when there are no maps)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, z: torch.Tensor, ctx: StageContext, scale=None) -> torch.Tensor:
+        x = reduce_coils(z, ctx.maps)
+        return -expand_coils(self.net(x[:, None], scale)[:, 0], ctx.maps)
+
+
+def mri_condition(y, op, meta, batch: int) -> torch.Tensor:
+    """Condition vector ``(B, 3)`` ``[1/R, ln R/ln 32, is_2d]`` with R the true acceleration."""
+    acc = meta.acceleration_tensor(batch, device=y.device)
+    if acc is None:
+        acc = true_acceleration(op, batch).to(y.device)
+    return meta.condition(acc, is_two_d(op))
+
+
+def run_cascades(unrolled: Unrolled, y, op, meta, maps, z0=None, condition=None):
+    """Shared driver: coil-image state, soft/gradient/prox DC with the coil-wise operator."""
+    cop = coil_operator(op)
+    aty = cop.A_adjoint(y)
+    if z0 is None:
+        z0 = initial_adjoint(cop, y)
+    ctx = StageContext(op=cop, aty=aty, maps=maps)
+    return reduce_coils(unrolled(z0, ctx, condition), maps)
+
+
+@register("varnet",
+          tiny=dict(num_cascades=2, chans=4, pools=2, sens_chans=2, sens_pools=1),
+          paper=dict(num_cascades=12, chans=18, pools=4, sens_chans=8, sens_pools=4),
+          description="E2E-VarNet: U-Net cascades, learned sensitivities, soft DC")
+class VarNet(nn.Module):
+    """E2E-VarNet (module docstring).
+
+    Parameters
+    ----------
+    num_cascades : int
+        Number of cascades (stages); with ``recursions > 1`` the number of shared stages.
+    chans, pools : int
+        U-Net width and depth of every cascade.
+    sens_chans, sens_pools : int
+        U-Net width and depth of the sensitivity network.
+    dc : {"soft", "gradient", "prox"}
+        Data-consistency variant (VarNet uses ``"soft"``).
+    recursions : int
+        ``R_max``; > 1 makes the cascades recursive with a shared modulation.
+    modulate : bool
+        Use a :class:`RecursionModulation` (always on when ``recursions > 1``).
+    """
+
+    def __init__(self, num_cascades: int = 8, chans: int = 18, pools: int = 4,
+                 sens_chans: int = 8, sens_pools: int = 4, dc: str = "soft",
+                 recursions: int = 1, modulate: bool = False):
+        super().__init__()
+        self.sens = SensitivityNet(ComplexNet(Unet(2, 2, sens_chans, sens_pools)))
+        stages = [Stage(CoilRegulariser(ComplexNet(Unet(2, 2, chans, pools))), make_dc(dc))
+                  for _ in range(num_cascades)]
+        mod = (RecursionModulation(MRI_CONDITION_SIZE, chans)
+               if modulate or recursions > 1 else None)
+        self.unrolled = Unrolled(stages, r_max=recursions, modulation=mod)
+
+    def set_recursions(self, recursions: int | None) -> None:
+        """Passes per stage at evaluation (see :meth:`Unrolled.set_recursions`)."""
+        self.unrolled.set_recursions(recursions)
+
+    def forward(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
+        """``y`` ``(B, *op.out_shape)`` → complex image ``(B, H, W)``."""
+        meta = as_meta(meta)
+        batch = check_inputs("varnet", y, op, meta)
+        maps = self.sens(y, op, meta)
+        cond = mri_condition(y, op, meta, batch) if self.unrolled.modulation else None
+        return run_cascades(self.unrolled, y, op, meta, maps, condition=cond)
