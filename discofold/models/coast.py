@@ -170,7 +170,9 @@ class RCOAST(nn.Module):
     """R-COAST: ``stages`` COAST stages, each applied ``R`` times with shared weights (final).
 
     One shared :class:`~discofold.layers.modulation.RecursionModulation` maps
-    ``[ratio, R_l / r_max, j / r_max]`` to the CPMB scales of every stage and pass.  Training
+    ``[ratio, R_l / r_max, j / r_max]`` to the CPMB scales of every stage and pass.  (The
+    official R-COAST feeds ``2·ratio`` and normalises the counters by the total depth; here the
+    counters follow :class:`discofold.models.Unrolled`: per stage, over ``r_max``.)  Training
     draws ``R_l ~ U{1..r_max}`` per batch and per stage; eval uses ``r_max`` unless
     :meth:`set_recursions` asks for other counts (also above ``r_max``).
 

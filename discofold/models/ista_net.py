@@ -162,8 +162,8 @@ class RIstaNetPlus(nn.Module):
     ``R_l ~ U{1..r_max}`` per batch and per stage; in eval ``R_l = r_max``
     unless :meth:`set_recursions` asks for other counts (also above ``r_max``).
 
-    Parameters: ``stages × 37,442 + (3·hidden + hidden + hidden·C + C)``; with 3 stages, C = 32,
-    hidden = 32 that is 112,326 + 1,184 = 113,510 (33.7 % of ISTA-Net+ at the same depth 9).
+    Parameter count: ``stages · 37,442 + (3·hidden + hidden + hidden·C + C)``; with 3 stages,
+    C = 32, hidden = 32 that is 112,326 + 1,184 = 113,510 (33.7 % of ISTA-Net+ at depth 9).
 
     Parameters
     ----------
