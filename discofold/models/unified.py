@@ -78,13 +78,12 @@ class KspaceNO(nn.Module):
     def forward(self, y: torch.Tensor, op) -> torch.Tensor:
         """Filled per-coil k-space on the grid, shaped like the coil images ``(B, [C,] H, W)``."""
         cop = coil_operator(op)
-        grid = grid_operator(op.in_shape, device=y.device)
-        k0 = grid.A(initial_adjoint(cop, y))
+        cartesian = isinstance(cop, CartesianMRI)
+        # Cartesian data already lie on the grid: y is M ⊙ F(S x) sample for sample
+        k0 = y if cartesian else grid_operator(op.in_shape, y.device).A(initial_adjoint(cop, y))
         h, w = k0.shape[-2:]
         pred = self.net(k0.reshape(-1, 1, h, w)).reshape(k0.shape)
-        if isinstance(cop, CartesianMRI):
-            return torch.where(cop.mask, k0, pred)
-        return k0 + pred
+        return torch.where(cop.mask, k0, pred) if cartesian else k0 + pred
 
 
 class Unified(nn.Module):
