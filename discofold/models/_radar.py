@@ -1,0 +1,137 @@
+"""Shared pieces of the radar models: input checks, the density-weighted operator, the condition.
+
+- :func:`check_radar_inputs`: ``(y, op, meta)`` consistency for :class:`PolarRadar` models
+  (shape and batch of ``y``, ``y`` zero where ``op.mask`` says unmeasured, ``meta.acceleration``
+  against the true acceleration of the mask, ``meta.pixel_size`` against ``op.pixel_size_m``).
+- :class:`DensityWeighted`: ``B = W^{1/2} A`` with ``W = w ⊙ M`` the polar-area density weights of
+  the complete fan (``op.density_weights``, summing to 1) restricted to the measured samples.
+  ``BᴴB = Aᴴ W A`` has a largest eigenvalue of about 1 whatever the image size, bandwidth or angle
+  span (a unit scatterer maps to a point-spread function of peak ``Σ W ≤ 1``), so data-consistency
+  steps with a step size of order 1 are stable on every geometry.  ``Bᴴ(W^{1/2} y) = Aᴴ W y``.
+- :func:`radar_condition`: ``(B, 4)`` ``[1/R, ln R / ln 32, SNR_dB / 40, SNR known]`` for
+  :class:`~discofold.layers.modulation.RecursionModulation`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import InputError
+from ..operators import LinearOperator, PolarRadar
+from ._meta import AcquisitionMeta
+from ._ops import check_inputs
+
+__all__ = ["RADAR_CONDITION_SIZE", "check_radar_inputs", "radar_acceleration",
+           "radar_condition", "DensityWeighted", "full_mask"]
+
+#: length of :func:`radar_condition`
+RADAR_CONDITION_SIZE = 4
+_LOG_R_MAX = math.log(32.0)
+_SNR_SCALE_DB = 40.0
+_ACC_TOLERANCE = 0.05
+_PIXEL_TOLERANCE = 1e-3
+
+
+def full_mask(op: PolarRadar, batch: int, device=None) -> torch.Tensor:
+    """``op.mask`` as bool ``(B, P, F)`` (all True when the operator has no mask)."""
+    p, f = op.out_shape
+    if op.mask is None:
+        return torch.ones(batch, p, f, dtype=torch.bool, device=device)
+    return op.mask.reshape(-1, p, f).expand(batch, p, f).to(device)
+
+
+def radar_acceleration(op: PolarRadar, batch: int) -> torch.Tensor:
+    """``(B,)`` float32 true acceleration ``P F / measured samples`` of each sample's mask."""
+    m = full_mask(op, batch)
+    return m[0].numel() / m.flatten(1).sum(1).to(torch.float32)
+
+
+def _fmt(values: torch.Tensor) -> list[float]:
+    return [round(float(v), 3) for v in values]
+
+
+def check_radar_inputs(model: str, y, op, meta: AcquisitionMeta) -> int:
+    """Validate ``(y, op, meta)`` for a radar model; returns the batch size ``B``.
+
+    Raises
+    ------
+    InputError, ShapeError
+        Naming the inconsistent input: a non-radar operator, ``y`` not ``(B, P, F)`` complex,
+        a batch that does not match the per-sample masks, ``y`` non-zero on unmeasured samples,
+        ``meta.acceleration`` or ``meta.pixel_size`` disagreeing with ``op``.
+    """
+    if not isinstance(op, PolarRadar):
+        raise InputError(f"{model}: needs a PolarRadar operator, got {type(op).__name__}")
+    batch = check_inputs(model, y, op, meta, mri=False)
+    if not y.is_complex():
+        raise InputError(f"{model}: y (the echo) must be complex, got dtype {y.dtype}")
+    if op.mask is not None:
+        outside = int(((y != 0) & ~op.mask).sum())
+        if outside:
+            raise InputError(f"{model}: y has {outside} non-zero samples where op.mask is False "
+                             f"(unmeasured); the echo does not match the operator's mask")
+    if meta.acceleration is not None:
+        given = meta.acceleration_tensor(batch).float()
+        true = radar_acceleration(op, batch).cpu()
+        if float(((given - true).abs() / true).max()) > _ACC_TOLERANCE:
+            raise InputError(f"{model}: meta.acceleration {_fmt(given)} disagrees with op.mask "
+                             f"(true acceleration {_fmt(true)})")
+    if meta.pixel_size is not None:
+        given = torch.as_tensor(meta.pixel_size, dtype=torch.float64).reshape(-1).expand(2)
+        true = torch.tensor(op.pixel_size_m, dtype=torch.float64)
+        if float(((given - true).abs() / true).max()) > _PIXEL_TOLERANCE:
+            raise InputError(f"{model}: meta.pixel_size {given.tolist()} m disagrees with "
+                             f"op.pixel_size_m {list(op.pixel_size_m)} m")
+    return batch
+
+
+def radar_condition(op: PolarRadar, meta: AcquisitionMeta, batch: int,
+                    device=None) -> torch.Tensor:
+    """Condition ``(B, 4)``: ``[1/R, ln R / ln 32, SNR_dB / 40, 1 if SNR known else 0]``.
+
+    ``R`` is the true acceleration of each sample's mask (the sampling ratio is ``1/R``).
+    """
+    r = radar_acceleration(op, batch).to(device)
+    known = meta.snr_db is not None
+    snr = torch.full_like(r, float(meta.snr_db) / _SNR_SCALE_DB if known else 0.0)
+    return torch.stack([1.0 / r, torch.log(r) / _LOG_R_MAX, snr,
+                        torch.full_like(r, float(known))], dim=1)
+
+
+class DensityWeighted(LinearOperator):
+    """``B = W^{1/2} A``, ``W = op.density_weights ⊙ op.mask`` (module docstring; final).
+
+    Parameters
+    ----------
+    op : PolarRadar
+        The acquisition; image ``(..., H, W)`` → weighted echo ``(..., P, F)``.
+    """
+
+    name = "DensityWeighted(PolarRadar)"
+
+    def __init__(self, op: PolarRadar):
+        self.op = op
+        self.in_shape, self.out_shape, self.batch_shape = op.in_shape, op.out_shape, op.batch_shape
+        w = op.density_weights
+        self.weights = w if op.mask is None else w * op.mask
+
+    def _w(self, like: torch.Tensor, sqrt: bool) -> torch.Tensor:
+        w = self.weights.to(like.real.dtype)
+        return w.sqrt() if sqrt else w
+
+    def _forward(self, x):
+        s = self.op.A(x)
+        return s * self._w(s, True)
+
+    def _adjoint(self, y):
+        return self.op.A_adjoint(y * self._w(y, True))
+
+    def _normal(self, x):
+        s = self.op.A(x)
+        return self.op.A_adjoint(s * self._w(s, False))
+
+    def weighted_adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``Aᴴ W y = Bᴴ (W^{1/2} y)`` for an echo ``y`` ``(..., P, F)``."""
+        return self.op.A_adjoint(y * self._w(y, False))
