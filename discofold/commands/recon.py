@@ -1,0 +1,196 @@
+"""``discofold recon``: classical reconstruction of an MRI or radar HDF5 file.
+
+::
+
+    discofold recon --method zf|cg|fista|tv|rd|pfa|omp [--lam L] [--lam-l1 L1] [--iters N]
+                    --input FILE.h5 --output OUT.h5 [--overwrite] [--quiet]
+
+The format is detected from the file: a ``kspace`` dataset is fastMRI-layout MRI (Cartesian,
+or the non-Cartesian extension with a ``trajectory``), an ``echo`` dataset is radar.  The input
+is read lazily, one slice / frame at a time, and never modified; the result is written at the end
+in one atomic step (a failed or interrupted run leaves no partial file), and an existing output
+is kept unless ``--overwrite``.
+
+Output: MRI ``reconstruction`` float32 ``(slices, h, w)`` magnitude (RSS of the coil images for
+multi-coil data, centre-cropped to the target size when the file has a target) with the input's
+attributes plus ``recon_method`` and ``recon_params``; radar ``image`` complex64
+``(frames, H, W)`` with the input's ``extent_m``, ``image_shape``, ``snr_db``, ``scenario``.
+
+Methods: ``zf`` zero-filled / density-compensated adjoint, ``cg`` CG-SENSE (Tikhonov), ``fista``
+(ℓ1 on Daubechies-4 wavelets for MRI, on pixels for radar), ``tv`` (total variation by PDHG; plus
+``--lam-l1`` ℓ1 for radar), and for radar only ``rd`` range-Doppler, ``pfa`` polar format, ``omp``
+OMP per range cell.  ``--lam`` is relative (see :mod:`discofold.commands._recon_methods`); the
+defaults are the weights tuned on a validation split by ``benchmarks/baselines.py``
+(``discofold/configs/baselines_tuned.json``; ``--params FILE`` reads another such file).
+
+The work is split into a per-item function and a writer (:class:`_Job`) so that a later
+``--checkpoint`` only has to store and skip finished items.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from ..data import FastMRIFile, RadarH5Reader, write_radar_image, write_reconstruction
+from ..errors import FormatError, InputError
+from ._common import check_new_files, positive_int, progress
+from ._recon_methods import (
+    ITERATIVE,
+    METHODS,
+    METHODS_FOR,
+    load_params,
+    recon_mri_slice,
+    recon_radar_frame,
+)
+
+__all__ = ["register", "run", "detect_format"]
+
+
+def register(subparsers) -> None:
+    """Add the ``recon`` verb."""
+    p = subparsers.add_parser(
+        "recon", help="classical reconstruction (zero-filled, CG-SENSE, FISTA, TV, radar imaging)",
+        description=__doc__.split("\n\n")[0] + " Methods: " + ", ".join(METHODS) + ".",
+    )
+    p.add_argument("--method", required=True, choices=METHODS, help="reconstruction method")
+    p.add_argument("--input", required=True, metavar="FILE.h5", help="MRI or radar HDF5 file")
+    p.add_argument("--output", required=True, metavar="OUT.h5", help="output HDF5 file")
+    p.add_argument("--lam", type=float, default=None,
+                   help="relative regularisation weight (default: tuned value)")
+    p.add_argument("--lam-l1", type=float, default=None, dest="lam_l1",
+                   help="relative ℓ1 weight added to tv on radar data (default: tuned value)")
+    p.add_argument("--iters", type=positive_int, default=None, metavar="N",
+                   help="iterations of cg/fista/tv (default: the tuned setting)")
+    p.add_argument("--params", default=None, metavar="JSON",
+                   help="tuned-weights file (default: discofold/configs/baselines_tuned.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
+    p.set_defaults(func=run)
+
+
+# --------------------------------------------------------------------------- checks
+def detect_format(path: Path) -> str:
+    """``"mri"`` (dataset ``kspace``) or ``"radar"`` (dataset ``echo``) for an HDF5 file."""
+    if not path.is_file():
+        raise InputError(f"--input '{path}' does not exist or is not a file")
+    try:
+        with h5py.File(path, "r") as f:
+            keys = set(f.keys())
+    except OSError as exc:
+        raise FormatError(f"--input '{path}' is not a readable HDF5 file: {exc}") from None
+    if "kspace" in keys:
+        return "mri"
+    if "echo" in keys:
+        return "radar"
+    raise FormatError(f"--input '{path}': neither a 'kspace' (MRI) nor an 'echo' (radar) "
+                      f"dataset; found {sorted(keys)}")
+
+
+def _check_paths(args) -> tuple[Path, Path]:
+    inp, out = Path(args.input), Path(args.output)
+    same = inp.resolve() == out.resolve()
+    if not same and inp.exists() and out.exists():
+        same = os.path.samefile(inp, out)
+    if same:
+        raise InputError(f"--output '{out}' is the input file; the input is never modified, "
+                         "choose another output path")
+    check_new_files([out], args.overwrite)
+    if not out.parent.is_dir():
+        raise InputError(f"--output '{out}': the folder '{out.parent}' does not exist")
+    return inp, out
+
+
+def _params(kind: str, args) -> dict:
+    if args.method not in METHODS_FOR[kind]:
+        raise InputError(f"method '{args.method}' does not apply to {kind} data "
+                         f"(--input '{args.input}'); valid: {', '.join(METHODS_FOR[kind])}")
+    params = load_params(kind, args.method, args.params)
+    for key in ("lam", "lam_l1"):
+        value = getattr(args, key)
+        if value is not None:
+            if not np.isfinite(value) or value < 0:
+                raise InputError(f"--{key.replace('_', '-')} must be finite and >= 0, got {value}")
+            params[key] = float(value)
+    if args.iters is not None:
+        params["max_iter"] = int(args.iters)
+    if args.method in ITERATIVE and "lam" not in params:
+        raise InputError(f"no tuned weight for {kind}/{args.method}; pass --lam")
+    return params
+
+
+# --------------------------------------------------------------------------- jobs
+@dataclass
+class _Job:
+    """``n`` items reconstructed by ``item(i)``; ``write(results)`` saves them atomically."""
+
+    n: int
+    unit: str
+    item: Callable[[int], torch.Tensor]
+    write: Callable[[list], None]
+    close: Callable[[], None]
+
+
+def _mri_job(inp: Path, out: Path, method: str, params: dict, overwrite: bool) -> _Job:
+    f = FastMRIFile(inp)
+    dcf = None
+    if f.noncartesian:
+        from ..operators import pipe_menon_dcf
+
+        dcf = pipe_menon_dcf(f.trajectory, f.matrix)
+    attrs = {**f.attrs, "recon_method": method,
+             "recon_params": json.dumps(params, sort_keys=True), "recon_input": inp.name}
+
+    def item(i: int) -> torch.Tensor:
+        return recon_mri_slice(f.read_slice(i), method, params, dcf)
+
+    def write(results: list) -> None:
+        write_reconstruction(out, torch.stack(results).numpy(), attrs, overwrite=overwrite)
+
+    return _Job(len(f), "slice", item, write, f.close)
+
+
+def _radar_job(inp: Path, out: Path, method: str, params: dict, overwrite: bool) -> _Job:
+    r = RadarH5Reader(inp)
+    a = r.attrs
+
+    def item(i: int) -> torch.Tensor:
+        return recon_radar_frame(r[i], method, params)
+
+    def write(results: list) -> None:
+        write_radar_image(out, torch.stack(results).numpy(), extent_m=a["extent_m"],
+                          image_shape=a["image_shape"], snr_db=a.get("snr_db"),
+                          scenario=a.get("scenario"), overwrite=overwrite)
+
+    return _Job(len(r), "frame", item, write, r.close)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Reconstruct ``--input`` with ``--method`` into ``--output``."""
+    inp, out = _check_paths(args)
+    kind = detect_format(inp)
+    params = _params(kind, args)
+    make = _mri_job if kind == "mri" else _radar_job
+    job = make(inp, out, args.method, params, args.overwrite)
+    start = time.perf_counter()
+    try:
+        results = [job.item(i) for i in progress(range(job.n), total=job.n,
+                                                  desc=f"recon {args.method}",
+                                                  quiet=args.quiet, unit=job.unit)]
+    finally:
+        job.close()
+    job.write(results)
+    if not args.quiet:
+        print(f"discofold recon: {args.method} on {job.n} {job.unit}(s) of '{inp}' -> '{out}' "
+              f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
