@@ -21,10 +21,11 @@ from discofold.layers._basis import basis_size, evaluate_basis
 __all__ = ["DiscoConv2d"]
 
 _PAD_MODES = {"zeros": "constant", "circular": "circular", "reflect": "reflect"}
-# relative cost of one complex multiply-add in the frequency-domain channel mix and of one FFT
-# butterfly, in units of one real multiply-add of a direct convolution (measured on CPU)
-_FFT_MIX_COST = 6.0
-_FFT_TRANSFORM_COST = 3.0
+# Cost model of the FFT path, in multiply-adds of a direct convolution: the FFT path is bound by
+# memory traffic over (B (C_in + C_out) + 2 C_out C_in / groups) spectra of Hf x Wf points; the
+# constant was measured on CPU (forward + backward, batch 8, 32 -> 32 channels, 64 x 64): the
+# crossover lies between 9 x 9 and 11 x 11 stencils.
+_FFT_COST_PER_POINT = 250.0
 
 
 def _fast_len(n: int) -> int:
@@ -37,6 +38,30 @@ def _fast_len(n: int) -> int:
         if m == 1:
             return n
         n += 1
+
+
+def _spectral_mix(X: torch.Tensor, Pr: torch.Tensor, Pi: torch.Tensor, weight: torch.Tensor,
+                  groups: int) -> torch.Tensor:
+    """``Y[b, o, f] = sum_c X[b, c, f] sum_k w[o, c, k] P[f, k]`` within groups.
+
+    ``X`` ``(B, C, *F)`` complex; ``P = Pr + i Pi`` ``(F, K)``: spectra of the basis stencils
+    (conjugated, for a correlation); ``weight`` ``(O, C / groups, K)``.  The kernel spectrum is
+    contracted from the K basis spectra by one real matmul, and the channel mix is two real
+    batched matmuls over frequencies (a complex ``bmm`` has a slow backward on CPU).
+    """
+    B, C = X.shape[:2]
+    O, Cg, K = weight.shape
+    G, Og = groups, O // groups
+    fshape = X.shape[2:]
+    wk = weight.reshape(G, Og, Cg, K).permute(3, 0, 2, 1).reshape(K, -1)  # (K, G Cg Og)
+    Kr = (Pr @ wk).reshape(-1, Cg, Og)  # (F G, Cg, Og)
+    Ki = (Pi @ wk).reshape(-1, Cg, Og)
+    Xm = X.reshape(B, G, Cg, -1).permute(3, 1, 0, 2)  # (F, G, B, Cg)
+    Xs = torch.cat([Xm.real, Xm.imag], dim=2).reshape(-1, 2 * B, Cg)  # (F G, 2B, Cg)
+    A = torch.bmm(Xs, Kr).reshape(-1, G, 2, B, Og)
+    Bm = torch.bmm(Xs, Ki).reshape(-1, G, 2, B, Og)
+    Y = torch.complex(A[:, :, 0] - Bm[:, :, 1], Bm[:, :, 0] + A[:, :, 1])  # (F, G, B, Og)
+    return Y.permute(2, 1, 3, 0).reshape(B, O, *fshape)
 
 
 class DiscoConv2d(nn.Module):
@@ -122,6 +147,7 @@ class DiscoConv2d(nn.Module):
         self.weight = nn.Parameter(nn.init.normal_(w, std=std))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self._psi_cache: dict[tuple, torch.Tensor] = {}
+        self._spectrum_cache: dict[tuple, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ stencil
     def psi(self, grid_shape: Sequence[int], dtype=torch.float32, device=None) -> torch.Tensor:
@@ -158,12 +184,14 @@ class DiscoConv2d(nn.Module):
         return evaluate_basis(self.basis, self.kernel_shape, r, torch.atan2(B, A)) * (hh * hw)
 
     def cached_psi_bytes(self) -> int:
-        """Memory held by the stencil cache, in bytes."""
-        return sum(t.numel() * t.element_size() for t in self._psi_cache.values())
+        """Memory held by the cached stencils and their spectra (FFT path), in bytes."""
+        tensors = [*self._psi_cache.values(), *self._spectrum_cache.values()]
+        return sum(t.numel() * t.element_size() for t in tensors)
 
     def clear_cache(self) -> None:
-        """Drop every cached stencil."""
+        """Drop every cached stencil and spectrum."""
         self._psi_cache.clear()
+        self._spectrum_cache.clear()
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,16 +209,16 @@ class DiscoConv2d(nn.Module):
         s = self.stride
         grid = (H * s, W * s) if self.transpose else (H, W)
         psi = self.psi(grid, dtype=x.dtype, device=x.device)
+        weight = self.weight.to(x.dtype)
         if self.transpose:
-            psi = psi * (s * s)  # quadrature weight is the coarse cell area
-        kernel = torch.einsum("oik,khw->oihw", self.weight.to(x.dtype), psi)
-        use_fft = self._choose_fft(x.shape, kernel.shape)
+            weight = weight * (s * s)  # quadrature weight is the coarse cell area
+        use_fft = self._choose_fft(x.shape, (self.out_channels, weight.shape[1], *psi.shape[1:]))
         if self.transpose:
-            out = self._transpose(x, kernel, use_fft)
+            out = self._transpose(x, psi, weight, use_fft)
         elif use_fft:
-            out = self._correlate(x, kernel, use_fft)[..., ::s, ::s]
+            out = self._correlate(x, psi, weight, use_fft)[..., ::s, ::s]
         else:
-            out = self._direct(x, kernel)
+            out = self._direct(x, psi, weight)
         if self.bias is not None:
             out = out + self.bias.to(out.dtype).view(1, -1, 1, 1)
         return out
@@ -204,25 +232,33 @@ class DiscoConv2d(nn.Module):
         Ho, Wo = (H * s, W * s) if self.transpose else (-(-H // s), -(-W // s))
         direct = B * O * Cg * Ho * Wo * kh * kw
         Hf, Wf = (Ho + kh - 1, Wo + kw - 1) if self.transpose else (H + kh - 1, W + kw - 1)
-        mix = _FFT_MIX_COST * B * O * Cg * Hf * (Wf // 2 + 1)
-        transforms = _FFT_TRANSFORM_COST * (B * (C + O) + O * Cg) * Hf * Wf * math.log2(Hf * Wf)
-        return mix + transforms < direct
+        fft = _FFT_COST_PER_POINT * (B * (C + O) + 2 * O * Cg) * Hf * Wf
+        return fft < direct
 
     def _pad(self, x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
         nh, nw = kh // 2, kw // 2
         return F.pad(x, (nw, nw, nh, nh), mode=_PAD_MODES[self.padding_mode])
 
-    def _direct(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _kernel(psi: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """``conv2d`` kernel ``(O, C / groups, kh, kw) = sum_k w[..., k] psi[k]`` (one matmul)."""
+        O, Cg, K = weight.shape
+        return (weight.reshape(O * Cg, K) @ psi.reshape(K, -1)).reshape(O, Cg, *psi.shape[1:])
+
+    def _direct(self, x: torch.Tensor, psi: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        kernel = self._kernel(psi, weight)
         kh, kw = kernel.shape[-2:]
         if self.padding_mode == "zeros":
             pad = (kh // 2, kw // 2)
             return F.conv2d(x, kernel, stride=self.stride, padding=pad, groups=self.groups)
         return F.conv2d(self._pad(x, kh, kw), kernel, stride=self.stride, groups=self.groups)
 
-    def _correlate(self, x: torch.Tensor, kernel: torch.Tensor, use_fft: bool) -> torch.Tensor:
+    def _correlate(self, x: torch.Tensor, psi: torch.Tensor, weight: torch.Tensor,
+                   use_fft: bool) -> torch.Tensor:
         """Stride-1 'same' correlation with padding, by ``conv2d`` or by FFT."""
-        kh, kw = kernel.shape[-2:]
+        kh, kw = psi.shape[-2:]
         if not use_fft:
+            kernel = self._kernel(psi, weight)
             if self.padding_mode == "zeros":
                 return F.conv2d(x, kernel, padding=(kh // 2, kw // 2), groups=self.groups)
             return F.conv2d(self._pad(x, kh, kw), kernel, groups=self.groups)
@@ -230,24 +266,32 @@ class DiscoConv2d(nn.Module):
         xp = self._pad(x, kh, kw)
         Hf, Wf = _fast_len(xp.shape[-2]), _fast_len(xp.shape[-1])
         X = torch.fft.rfft2(xp, s=(Hf, Wf))
-        Kf = torch.fft.rfft2(kernel, s=(Hf, Wf)).conj()
-        B, G = x.shape[0], self.groups
-        X = X.reshape(B, G, -1, Hf, Wf // 2 + 1)
-        Kf = Kf.reshape(G, -1, Kf.shape[1], Hf, Wf // 2 + 1)
-        Y = torch.einsum("bgcxy,gocxy->bgoxy", X, Kf).reshape(B, -1, Hf, Wf // 2 + 1)
+        Pr, Pi = self._psi_spectrum(psi, (Hf, Wf))
+        Y = _spectral_mix(X, Pr, Pi, weight, self.groups)
         return torch.fft.irfft2(Y, s=(Hf, Wf))[..., :H, :W]
 
-    def _transpose(self, x: torch.Tensor, kernel: torch.Tensor, use_fft: bool) -> torch.Tensor:
+    def _psi_spectrum(self, psi: torch.Tensor, fft_shape: tuple[int, int]):
+        """Real and imaginary parts ``(F, K)`` of conj(rfft2(psi)), cached with the stencil."""
+        key = (tuple(psi.shape), fft_shape, psi.dtype, psi.device)
+        if key not in self._spectrum_cache:
+            P = torch.fft.rfft2(psi, s=fft_shape).conj().reshape(psi.shape[0], -1).t()
+            self._spectrum_cache[key] = torch.stack([P.real, P.imag]).contiguous()
+        P = self._spectrum_cache[key]
+        return P[0], P[1]
+
+    def _transpose(self, x: torch.Tensor, psi: torch.Tensor, weight: torch.Tensor,
+                   use_fft: bool) -> torch.Tensor:
         s = self.stride
-        kh, kw = kernel.shape[-2:]
+        kh, kw = psi.shape[-2:]
         if self.padding_mode == "zeros" and not use_fft:
-            weight = kernel.flip(-1, -2).reshape(self.groups, -1, *kernel.shape[1:])
-            weight = weight.transpose(1, 2).reshape(-1, kernel.shape[0] // self.groups, kh, kw)
+            kernel = self._kernel(psi, weight)
+            wt = kernel.flip(-1, -2).reshape(self.groups, -1, *kernel.shape[1:])
+            wt = wt.transpose(1, 2).reshape(-1, kernel.shape[0] // self.groups, kh, kw)
             return F.conv_transpose2d(
-                x, weight, stride=s, padding=(kh // 2, kw // 2), output_padding=s - 1,
+                x, wt, stride=s, padding=(kh // 2, kw // 2), output_padding=s - 1,
                 groups=self.groups,
             )
         B, C, H, W = x.shape
         z = x.new_zeros(B, C, H * s, W * s)
         z[..., ::s, ::s] = x
-        return self._correlate(z, kernel, use_fft)
+        return self._correlate(z, psi, weight, use_fft)
