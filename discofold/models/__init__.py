@@ -22,6 +22,8 @@ from ._registry import (
     register,
 )
 from .data_consistency import GradientDC, ProximalDC, SoftDC, make_dc
+from .ista_net_radar import IstaNetRadar
+from .unified_radar import FanNO, UnifiedRadar
 from .unrolled import Stage, StageContext, Unrolled
 
 __all__ = [
@@ -42,4 +44,7 @@ __all__ = [
     "GradientDC",
     "ProximalDC",
     "make_dc",
+    "UnifiedRadar",
+    "FanNO",
+    "IstaNetRadar",
 ]

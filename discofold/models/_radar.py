@@ -3,11 +3,19 @@
 - :func:`check_radar_inputs`: ``(y, op, meta)`` consistency for :class:`PolarRadar` models
   (shape and batch of ``y``, ``y`` zero where ``op.mask`` says unmeasured, ``meta.acceleration``
   against the true acceleration of the mask, ``meta.pixel_size`` against ``op.pixel_size_m``).
-- :class:`DensityWeighted`: ``B = W^{1/2} A`` with ``W = w ⊙ M`` the polar-area density weights of
-  the complete fan (``op.density_weights``, summing to 1) restricted to the measured samples.
-  ``BᴴB = Aᴴ W A`` has a largest eigenvalue of about 1 whatever the image size, bandwidth or angle
-  span (a unit scatterer maps to a point-spread function of peak ``Σ W ≤ 1``), so data-consistency
-  steps with a step size of order 1 are stable on every geometry.  ``Bᴴ(W^{1/2} y) = Aᴴ W y``.
+- :class:`DensityWeighted`: the data-consistency operator of the radar models.  Images are kept
+  in the convention of the reference image (``op.reference_image``: a band-limited field sampled
+  at the pixel centres, the same values whatever the pixel size).  With ``W = w ⊙ M`` the
+  polar-area density weights of the complete fan (``op.density_weights``, summing to 1) restricted
+  to the measured samples, ``Aᴴ W₀ A ≈ κ Π`` (``Π`` the projector onto the fan's band, folded
+  into the pixel grid's Nyquist square) with ``κ = max(1, 1 / (a_pix · A_fan))``, ``a_pix`` the
+  pixel area (m²) and ``A_fan = Σ dθ Σ ρ dρ`` the fan's area in (cycles/m)², ``ρ = 2f/c``
+  (pixels finer than the fan resolves: ``κ > 1``; coarser: the folded fan overlaps itself about
+  ``a_pix A_fan`` times and ``κ = 1``).  The operator is ``B = (W / κ)^{1/2} A``, so ``BᴴB`` has
+  eigenvalues of order 1 on every geometry (pixel size, bandwidth, angle span: measured 1.0 to
+  2.1, the excess from the Dirichlet tails at the band edges) and a step
+  ``u − λ (BᴴB u − Aᴴ W y)`` with ``λ`` of order 1 is stable; its fixed point satisfies
+  ``A (u / κ) = y`` on the measured samples, i.e. ``u`` is the reference-convention image.
 - :func:`radar_condition`: ``(B, 4)`` ``[1/R, ln R / ln 32, SNR_dB / 40, SNR known]`` for
   :class:`~discofold.layers.modulation.RecursionModulation`.
 """
@@ -20,11 +28,12 @@ import torch
 
 from ..errors import InputError
 from ..operators import LinearOperator, PolarRadar
+from ..operators.radar import SPEED_OF_LIGHT, cell_widths
 from ._meta import AcquisitionMeta
 from ._ops import check_inputs
 
 __all__ = ["RADAR_CONDITION_SIZE", "check_radar_inputs", "radar_acceleration",
-           "radar_condition", "DensityWeighted", "full_mask"]
+           "radar_condition", "DensityWeighted", "full_mask", "fan_oversampling"]
 
 #: length of :func:`radar_condition`
 RADAR_CONDITION_SIZE = 4
@@ -101,12 +110,17 @@ def radar_condition(op: PolarRadar, meta: AcquisitionMeta, batch: int,
 
 
 class DensityWeighted(LinearOperator):
-    """``B = W^{1/2} A``, ``W = op.density_weights ⊙ op.mask`` (module docstring; final).
+    """``B = (W / κ)^{1/2} A`` with ``W = op.density_weights ⊙ op.mask`` (module docstring; final).
 
     Parameters
     ----------
     op : PolarRadar
         The acquisition; image ``(..., H, W)`` → weighted echo ``(..., P, F)``.
+
+    Attributes
+    ----------
+    kappa : float
+        ``max(1, 1 / (a_pix · A_fan))``: the oversampling of the fan's band by the pixel grid.
     """
 
     name = "DensityWeighted(PolarRadar)"
@@ -116,9 +130,10 @@ class DensityWeighted(LinearOperator):
         self.in_shape, self.out_shape, self.batch_shape = op.in_shape, op.out_shape, op.batch_shape
         w = op.density_weights
         self.weights = w if op.mask is None else w * op.mask
+        self.kappa = fan_oversampling(op)
 
     def _w(self, like: torch.Tensor, sqrt: bool) -> torch.Tensor:
-        w = self.weights.to(like.real.dtype)
+        w = (self.weights / self.kappa).to(like.real.dtype)
         return w.sqrt() if sqrt else w
 
     def _forward(self, x):
@@ -133,5 +148,16 @@ class DensityWeighted(LinearOperator):
         return self.op.A_adjoint(s * self._w(s, False))
 
     def weighted_adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        """``Aᴴ W y = Bᴴ (W^{1/2} y)`` for an echo ``y`` ``(..., P, F)``."""
-        return self.op.A_adjoint(y * self._w(y, False))
+        """``Aᴴ W y`` for an echo ``y`` ``(..., P, F)`` (the right-hand side of the DC step)."""
+        return self.op.A_adjoint(y * self.weights.to(y.real.dtype))
+
+
+def fan_oversampling(op: PolarRadar) -> float:
+    """``κ = max(1, 1 / (a_pix · A_fan))`` (module docstring), from the geometry alone."""
+    rho = 2.0 * op.frequencies_hz.detach().cpu().double() / SPEED_OF_LIGHT
+    theta = torch.sort(op.angles_rad.detach().cpu().double()).values
+    rho = torch.sort(rho).values
+    span = float(cell_widths(theta).sum()) if theta.numel() > 1 else 1.0
+    area = span * float((rho * cell_widths(rho)).sum())
+    a_pix = op.pixel_size_m[0] * op.pixel_size_m[1]
+    return max(1.0, 1.0 / (a_pix * area))

@@ -3,15 +3,16 @@ baseline of the CIST / ADMM-Net family (ISTA-Net+ written for complex radar imag
 
 Phase ``k`` (``k = 1..K``, separate weights per phase):
 
-    r  = x − ρ_k Aᴴ W (A x − y)                          gradient step through ``op``
+    r  = x − ρ_k (BᴴB x − Aᴴ W y)                         gradient step through ``op``
     u  = r / s                                            s = RMS of r (per sample)
     d  = D(u)                                             conv 3×3, 2 → C channels
     c  = soft(F(d), θ_k)                                  F = conv 3×3 → ReLU → conv 3×3
     x  = r + s · G(F̃(c))                                  F̃ like F, G conv 3×3 C → 2
 
-``W = op.density_weights ⊙ op.mask`` (polar-area weights of the complete fan, summing to 1;
-:class:`~discofold.models._radar.DensityWeighted`) makes ``Aᴴ W A`` of norm about 1 on every
-geometry, so ``ρ_k = softplus(·)`` starts at 1.  The soft threshold acts on the complex magnitude:
+``B = (W/κ)^{1/2} A`` with ``W = op.density_weights ⊙ op.mask`` (polar-area weights of the
+complete fan, summing to 1; :class:`~discofold.models._radar.DensityWeighted`) has ``BᴴB`` of norm
+1 to 2 on every geometry, so ``ρ_k = softplus(·)`` starts at 0.5 and images stay in the
+reference-image convention.  The soft threshold acts on the complex magnitude:
 the ``C`` feature channels are ``C/2`` complex channels (packed by :mod:`discofold._complex`) and
 ``soft(c, θ) = c · max(0, 1 − θ / |c|)``.  The CNN works on pixels (a fixed 3×3 stencil), so the
 model runs at any image size but its receptive field is in pixels, not metres.  The initial image
@@ -89,7 +90,7 @@ class IstaNetRadar(nn.Module):
         Initial threshold ``θ`` (on features of the RMS-normalised image).
     """
 
-    def __init__(self, phases: int = 9, chans: int = 32, step: float = 1.0,
+    def __init__(self, phases: int = 9, chans: int = 32, step: float = 0.5,
                  threshold: float = 0.01):
         super().__init__()
         if int(phases) < 1 or int(chans) < 2 or int(chans) % 2:

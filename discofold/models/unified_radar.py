@@ -19,10 +19,11 @@ Pipeline (one model for every aperture, bandwidth, angle span and pixel size):
 2. **Initial image** ``z₀ = op.reference_image(s)`` (density-compensated adjoint of the filled fan).
 3. **Cascades** ``z ← dc(z, −UDNO(z))`` with the data-consistency steps of
    :mod:`discofold.models.data_consistency` applied to the density-weighted operator
-   ``W^{1/2} A`` (:class:`~discofold.models._radar.DensityWeighted`): ``"soft"`` (default) is
-   ``z − λ Aᴴ W (A z − y) + r``.  The image UDNO's radii are in metres (its domain is set to
-   ``op.extent_m`` at every call), so a finer pixel grid over the same window refines the stencil
-   without changing the weights.
+   ``B = (W/κ)^{1/2} A`` (:class:`~discofold.models._radar.DensityWeighted`, ``BᴴB`` of norm about
+   1 on every geometry): ``"soft"`` (default) is ``z − λ (BᴴB z − Aᴴ W y) + r`` with ``λ``
+   initially 0.5, whose fixed point keeps the image in the reference-image convention.  The
+   image UDNO's radii are in metres (its domain is set to ``op.extent_m`` at every call), so a
+   finer pixel grid over the same window refines the stencil without changing the weights.
 4. **Meta.**  ``[1/R, ln R / ln 32, SNR/40 dB, SNR known]`` feeds a shared
    :class:`~discofold.layers.modulation.RecursionModulation` that scales the last decoder features
    of every image UDNO.  ``r_unified_radar`` applies ``stages`` shared cascades ``recursions``
@@ -60,6 +61,7 @@ from .varnet import CoilRegulariser
 __all__ = ["FanNO", "UnifiedRadar", "r_unified_radar"]
 
 _PERIODIC_RTOL = 1e-6
+_DC_INIT = {"soft": {"weight": 0.5}}  # ‖BᴴB‖ reaches ~2 at the band edges
 
 
 def _periodic(angles: torch.Tensor) -> bool:
@@ -200,7 +202,7 @@ class UnifiedRadar(nn.Module):
         # domain_length is a placeholder: it is set to op.extent_m (metres) at every call
         stages = [Stage(CoilRegulariser(ComplexNet(UDNO(2, 2, chans, pools, radius,
                                                         kernel_shape, (1.0, 1.0)))),
-                        make_dc(dc)) for _ in range(cascades)]
+                        make_dc(dc, **_DC_INIT.get(dc, {}))) for _ in range(cascades)]
         mod = (RecursionModulation(RADAR_CONDITION_SIZE, chans)
                if modulate or recursions > 1 else None)
         self.unrolled = Unrolled(stages, r_max=recursions, modulation=mod)
