@@ -27,12 +27,16 @@ quadrature mass of the kernel support is restored to its unmasked value (0 outpu
 ``S_o^m = 0``).  Without a mask no rescaling is done (also not at the ends of an open arc: zero
 padding, as in the planar layers).
 
-Fast path (uniform angles, ascending, step ``dtheta``): the local offset depends only on the angle
-difference, so ``psi`` is precomputed as ``(K, F_out, S, band)`` for angular offsets
-``s = -h .. h`` and the band of input radii near each output radius, and applied as a 1-D
-correlation along theta (grouped ``conv1d`` for short stencils, FFT for long ones by a cost model;
-circular on a full circle, zero-padded otherwise).  Other angles use the point-cloud path: a sparse
-CSR ``(K * N, N)`` local-frame matrix.  Geometry is cached per (angles, radii, dtype, device).
+Uniform angles (ascending, one step ``dtheta`` up to ``1e-6 (dtheta + max(1, max |theta|))``,
+which absorbs float32 rounding): the local offset depends only on the angle difference, so ``psi``
+is precomputed ONCE as ``(K, F_out, S, band)`` for angular offsets ``s = -h .. h`` and the band of
+input radii near each output radius, and shared by all angles.  It is applied as a correlation
+along theta, circular on a full circle and zero-padded otherwise, executed either directly (the
+shared stencil expanded into a banded sparse matrix that holds only its non-zeros, default for
+short stencils), as a grouped ``conv1d`` (``path="conv1d"``) or by FFT along theta (long stencils,
+e.g. near the centre of a full-circle grid), chosen by a cost model.  Other angle sets use the
+point-cloud path (neighbour search, sparse local-frame matrix).  Plans are cached per
+(angles, radii) and per (dtype, device).
 """
 
 from __future__ import annotations
@@ -48,15 +52,18 @@ from torch import nn
 
 from discofold.errors import InputError, ShapeError
 from discofold.layers._basis import basis_size, evaluate_basis
+from discofold.layers._fan_sparse import SparsePair, point_triplets, spmm, stencil_triplets
 
 __all__ = ["DiscoConvFan", "fan_quadrature_weights"]
 
 _CACHE_SIZE = 8
 _UNIFORM_RTOL = 1e-6
 _EDGE = 1.0 + 1e-9  # samples at the support edge count in chi whatever the rounding
-# cost model (units: one real multiply-add of the direct correlation): a complex multiply-add in the
-# frequency domain and one FFT butterfly per sample, measured on CPU
-_FFT_MUL_COST = 4.0
+# cost model (units: one real multiply-add of a dense loop), from CPU timings of the three
+# executions (benchmarks/layers_extra.py): a stored non-zero of the sparse product, a complex
+# multiply-add of the batched frequency-domain einsum, an FFT butterfly per sample
+_SPARSE_COST = 3.0
+_FFT_MUL_COST = 30.0
 _FFT_LOG_COST = 2.5
 
 
@@ -75,11 +82,16 @@ def _trapezoid(t: torch.Tensor, periodic: bool) -> torch.Tensor:
 
 
 def _angle_layout(angles: torch.Tensor) -> tuple[bool, bool, float]:
-    """``(uniform, periodic, step)``; uniform means ascending with one step (relative 1e-6)."""
+    """``(uniform, periodic, step)``.
+
+    Uniform: ascending, every step within ``1e-6 * step + 1e-6 * max(1, max |theta|)`` of the mean
+    step (the absolute part absorbs float32 rounding of the angles).
+    """
     P = angles.numel()
     d = torch.diff(angles)
     step = float(d.mean()) if P > 1 else 2 * math.pi
-    uniform = P > 1 and step > 0 and bool((d - step).abs().max() <= _UNIFORM_RTOL * step)
+    tol = _UNIFORM_RTOL * (step + max(1.0, float(angles.abs().max())))
+    uniform = P > 1 and step > 0 and bool((d - step).abs().max() <= tol)
     span = float(angles.max() - angles.min())
     gap = 2 * math.pi - span
     if uniform:
@@ -166,36 +178,6 @@ def _uniform_stencil(step, P, periodic, radii, radius, basis, kernel_shape):
     return psi_b, chi_b[None], gidx, offsets
 
 
-def _point_matrices(angles, radii, radius, basis, kernel_shape):
-    """Sparse local-frame matrices ``psi (K * N, N)`` and ``chi (N, N)`` for any fan."""
-    from scipy.spatial import cKDTree
-
-    th = angles[:, None].expand(-1, radii.numel()).reshape(-1)
-    rho = radii[None, :].expand(angles.numel(), -1).reshape(-1)
-    pts = torch.stack([rho * torch.cos(th), rho * torch.sin(th)], 1)
-    tree = cKDTree(pts.numpy())
-    pairs = tree.sparse_distance_matrix(tree, radius * _EDGE, output_type="ndarray")
-    o = torch.from_numpy(pairs["i"].astype("int64"))
-    i = torch.from_numpy(pairs["j"].astype("int64"))
-    v = pts[o] - pts[i]
-    c, s = torch.cos(th[o]), torch.sin(th[o])
-    r, phi = _local(v[:, 0] * c + v[:, 1] * s, -v[:, 0] * s + v[:, 1] * c, radius)
-    vals = evaluate_basis(basis, kernel_shape, r, phi)  # (K, nnz)
-    K, N = vals.shape[0], pts.shape[0]
-    rows = (torch.arange(K)[:, None] * N + o[None, :]).reshape(-1)
-    idx = torch.stack([rows, i.repeat(K)])
-    psi = torch.sparse_coo_tensor(idx, vals.reshape(-1), (K * N, N)).coalesce().to_sparse_csr()
-    chi = (
-        torch.sparse_coo_tensor(
-            torch.stack([o, i]), torch.ones(o.numel(), dtype=torch.float64), (N, N)
-        )
-        .coalesce()
-        .to_sparse_csr()
-    )
-    counts = torch.bincount(o, minlength=N) - 1
-    return psi, chi, int(counts.max())
-
-
 def _fast_len(n: int) -> int:
     """Smallest integer >= n whose prime factors are 2, 3 and 5."""
     while True:
@@ -208,13 +190,15 @@ def _fast_len(n: int) -> int:
         n += 1
 
 
-def _use_fft(S: int, P: int, n: int, K: int, bw: int, full_wrap: bool) -> bool:
-    """Cost model per output sample, basis function and band slot (units: real multiply-adds)."""
-    if full_wrap:
-        return True  # the stencil wraps the whole circle: only the FFT handles it
-    direct = S
-    fft = _FFT_MUL_COST * n / P + _FFT_LOG_COST * math.log2(max(n, 2)) * (1.0 / K + 1.0 / bw)
-    return fft < direct
+def _use_fft(nnz_per_out: float, P: int, n: int, K: int, bw: int) -> bool:
+    """Cost model per output sample and channel (units: one real multiply-add of a dense loop).
+
+    Sparse direct: ``_SPARSE_COST`` per stored non-zero.  FFT: a complex multiply-add per
+    frequency, basis function and band slot, plus the transforms of the inputs and outputs.
+    """
+    sparse = _SPARSE_COST * nnz_per_out
+    fft = K * bw * _FFT_MUL_COST * n / P + _FFT_LOG_COST * math.log2(max(n, 2)) * (bw + K)
+    return fft < sparse
 
 
 def _spectrum(w: torch.Tensor, offsets: torch.Tensor, n: int) -> torch.Tensor:
@@ -229,31 +213,34 @@ def _correlate_uniform(plan: dict, xq: torch.Tensor, which: str) -> torch.Tensor
     B, C, P, F = xq.shape
     xg = xq.transpose(2, 3)[:, :, plan["gidx"]]  # (B, C, F, Bw, P)
     bw = xg.shape[3]
-    if plan["use_fft"]:
+    if plan["mode"] == "fft":
         n = plan["n_fft"]
         xh = torch.fft.rfft(xg, n=n, dim=-1)
-        u = torch.einsum("bcfdw,kfdw->bcfkw", xh, plan[which + "_hat"])
+        u = torch.einsum("bcfdw,kfdw->bcfkw", xh, plan[which])
         return torch.fft.irfft(u, n=n, dim=-1)[..., :P]
     h = plan["h"]
     inp = xg.reshape(B * C, F * bw, P)
     inp = tF.pad(inp, (h, h), mode="circular" if plan["periodic"] else "constant")
-    out = tF.conv1d(inp, plan[which + "_conv"], groups=F)  # (B*C, F*K, P)
+    out = tF.conv1d(inp, plan[which], groups=F)  # (B*C, F*K, P)
     return out.reshape(B, C, F, -1, P)
 
 
-def _correlate_points(plan: dict, xq: torch.Tensor, which: str) -> torch.Tensor:
-    """``u[k, o, b, c] = sum_i psi_k(o, i) xq[b, c, i]`` with the sparse local-frame matrix."""
+def _correlate(plan: dict, xq: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Stencil contraction then channel mixing: ``(B, C, P, F) -> (B, O, P, F)``."""
     B, C, P, F = xq.shape
-    u = plan[which] @ xq.reshape(B * C, P * F).t()
-    return u.reshape(-1, P * F, B, C)
+    if plan["mode"] != "sparse":
+        return torch.einsum("bcfkp,ock->bopf", _correlate_uniform(plan, xq, "psi"), weight)
+    u = spmm(plan["psi"], xq.reshape(B * C, P * F).t())  # (K * N, B * C)
+    u = u.view(-1, P * F, B, C).permute(2, 3, 0, 1).reshape(B, -1, P * F)
+    return torch.matmul(weight.reshape(weight.shape[0], -1), u).view(B, -1, P, F)
 
 
 def _support_mass(plan: dict, qm: torch.Tensor) -> torch.Tensor:
     """``sum_i chi_io qm_i`` for ``qm (B, P, F)`` -> ``(B, P, F)``."""
     B, P, F = qm.shape
-    if plan["mode"] == "uniform":
-        return _correlate_uniform(plan, qm[:, None], "chi")[:, 0, :, 0].transpose(1, 2)
-    return _correlate_points(plan, qm[:, None], "chi").reshape(P, F, B).permute(2, 0, 1)
+    if plan["mode"] == "sparse":
+        return spmm(plan["chi"], qm.reshape(B, P * F).t()).t().reshape(B, P, F)
+    return _correlate_uniform(plan, qm[:, None], "chi")[:, 0, :, 0].transpose(1, 2)
 
 
 def _fingerprint(*tensors: torch.Tensor) -> str:
@@ -272,33 +259,40 @@ def _uniform_plan(angles, radii, radius, basis, kernel_shape, path):
     h = _reach(step, radii, radius, P // 2 if periodic else P - 1)
     if not periodic and 2 * math.pi - (P - 1) * step <= (h + 1e-9) * step:
         return None  # samples across the gap of the arc interact: use the point path
-    psi, chi, gidx, offsets = _uniform_stencil(
-        step, P, periodic, radii, radius, basis, kernel_shape
-    )
+    psi, chi, gidx, offsets = _uniform_stencil(step, P, periodic, radii, radius, basis,
+                                               kernel_shape)  # fmt: skip
     K, F, S, bw = psi.shape
-    full_wrap = S == P and periodic and 2 * h + 1 > P
-    n = P if periodic else _fast_len(P + h)
-    use_fft = path == "fft" or (path == "auto" and _use_fft(S, P, n, K, bw, full_wrap))
-    if full_wrap and path == "direct":
+    full_wrap = periodic and 2 * h + 1 > P
+    if full_wrap and path == "conv1d":
         raise InputError(
-            f"path='direct' cannot wrap a stencil of {S} angular offsets around {P} angles; "
-            "use path='auto' or 'fft'"
+            f"path='conv1d' cannot wrap a stencil of {S} angular offsets around {P} angles; "
+            "use path='auto', 'direct' or 'fft'"
         )
-    plan = {
-        "mode": "uniform",
-        "periodic": periodic,
-        "gidx": gidx,
-        "h": h,
-        "use_fft": use_fft,
-        "n_fft": n,
-        "neighbours": int(chi.sum(dim=(0, 2, 3)).max()) - 1,
-    }
+    n = P if periodic else _fast_len(P + h)
+    mode = {"direct": "sparse", "conv1d": "conv1d", "fft": "fft"}.get(path)
+    if mode is None:  # auto
+        nnz = float((psi != 0).sum()) * P / (P * F)
+        mode = "fft" if _use_fft(nnz, P, n, K, bw) else "sparse"
+    plan = {"mode": mode, "geometry": "uniform", "periodic": periodic, "gidx": gidx, "h": h,
+            "n_fft": n, "neighbours": int(chi.sum(dim=(0, 2, 3)).max()) - 1}  # fmt: skip
     for name, w in (("psi", psi), ("chi", chi)):
-        if use_fft:
-            plan[name + "_hat"] = _spectrum(w, offsets, n)
+        if mode == "fft":
+            plan[name] = _spectrum(w, offsets, n)
+        elif mode == "conv1d":
+            plan[name] = w.permute(1, 0, 3, 2).reshape(F * w.shape[0], bw, S)
         else:
-            plan[name + "_conv"] = w.permute(1, 0, 3, 2).reshape(F * w.shape[0], bw, S)
+            rows, cols, vals = stencil_triplets(w, gidx, offsets, P, periodic)
+            plan[name] = SparsePair(rows, cols, vals, (w.shape[0] * P * F, P * F))
     return plan
+
+
+def _point_plan(angles, radii, radius, basis, kernel_shape) -> dict:
+    rows, cols, vals, (o, i), most = point_triplets(angles, radii, radius, _EDGE, basis,
+                                                    kernel_shape)  # fmt: skip
+    N = angles.numel() * radii.numel()
+    psi = SparsePair(rows, cols, vals, (vals.numel() // o.numel() * N, N))
+    chi = SparsePair(o, i, torch.ones(o.numel(), dtype=torch.float64), (N, N))
+    return {"mode": "sparse", "geometry": "points", "psi": psi, "chi": chi, "neighbours": most}
 
 
 def _build_plan(angles, radii, radius, basis, kernel_shape, path) -> dict:
@@ -308,8 +302,7 @@ def _build_plan(angles, radii, radius, basis, kernel_shape, path) -> dict:
     if uniform and path != "points":
         plan = _uniform_plan(angles, radii, radius, basis, kernel_shape, path)
     if plan is None:
-        psi, chi, most = _point_matrices(angles, radii, radius, basis, kernel_shape)
-        plan = {"mode": "points", "psi": psi, "chi": chi, "neighbours": most}
+        plan = _point_plan(angles, radii, radius, basis, kernel_shape)
     if plan["neighbours"] < 1:
         dr = float(torch.diff(radii).min())
         arc = float(radii.max()) * float(torch.diff(torch.sort(angles).values).min())
@@ -335,6 +328,8 @@ def _to(plan: dict, dtype: torch.dtype, device: torch.device) -> dict:
             out[k] = v.to(device=device, dtype=cdt)
         elif isinstance(v, torch.Tensor):
             out[k] = v.to(device)
+        elif isinstance(v, SparsePair):
+            out[k] = v.to(dtype, device)
         else:
             out[k] = v
     return out
@@ -382,9 +377,13 @@ class DiscoConvFan(nn.Module):
         Basis name; ``phi = 0`` points radially outward, ``phi = pi / 2`` along increasing theta.
     bias : bool
         Learned per-channel bias.
-    path : {"auto", "direct", "fft", "points"}
-        Force a contraction (tests, benchmarks); ``"auto"`` picks the uniform path when the angles
-        are uniform and direct or FFT by the cost model.
+    path : {"auto", "direct", "conv1d", "fft", "points"}
+        Force a contraction (tests, benchmarks).  Uniform angles: ``"direct"`` expands the
+        theta-shared stencil into a banded sparse matrix (non-zeros only), ``"conv1d"`` runs it as
+        a grouped ``conv1d`` along theta, ``"fft"`` as an FFT correlation along theta; ``"auto"``
+        chooses ``"direct"`` or ``"fft"`` by a cost model (FFT whenever the stencil wraps the
+        whole circle).  ``"points"`` (and any non-uniform angle set) uses the neighbour-search
+        point-cloud path.
 
     Notes
     -----
@@ -406,8 +405,9 @@ class DiscoConvFan(nn.Module):
         super().__init__()
         if not radius > 0 or not math.isfinite(radius):
             raise InputError(f"DiscoConvFan: radius must be positive and finite, got {radius}")
-        if path not in ("auto", "direct", "fft", "points"):
-            raise InputError(f"path must be 'auto', 'direct', 'fft' or 'points', got {path!r}")
+        paths = ("auto", "direct", "conv1d", "fft", "points")
+        if path not in paths:
+            raise InputError(f"path must be one of {paths}, got {path!r}")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_shape, self.basis, self.radius, self.path = kernel_shape, basis, radius, path
         self.kernel_size = K = basis_size(basis, kernel_shape)
@@ -448,12 +448,8 @@ class DiscoConvFan(nn.Module):
         """Bytes of the cached stencils / sparse matrices (all dtypes and devices)."""
         total = 0
         for plan in list(self._plans.values()) + list(self._cache.values()):
-            for k in ("psi", "psi_conv", "psi_hat"):
-                t = plan.get(k)
-                if t is None:
-                    continue
-                parts = (t.values(), t.col_indices(), t.crow_indices()) if t.is_sparse_csr else (t,)
-                total += sum(p.numel() * p.element_size() for p in parts)
+            t = plan["psi"]
+            total += t.nbytes() if isinstance(t, SparsePair) else t.numel() * t.element_size()
         return total
 
     def forward(
@@ -487,12 +483,7 @@ class DiscoConvFan(nn.Module):
         q = plan["q"]
         m = None if mask is None else mask.to(device=x.device, dtype=x.dtype).reshape(-1, P, F)
         xq = x * q if m is None else x * (q * m)[:, None]
-        w = self.weight.to(x.dtype)
-        if plan["mode"] == "uniform":
-            y = torch.einsum("bcfkp,ock->bopf", _correlate_uniform(plan, xq, "psi"), w)
-        else:
-            u = _correlate_points(plan, xq, "psi")
-            y = torch.einsum("knbc,ock->bon", u, w).reshape(B, -1, P, F)
+        y = _correlate(plan, xq, self.weight.to(x.dtype))
         if m is not None:
             num = _support_mass(plan, q * m)
             ok = num > 1e-12 * plan["denom"]

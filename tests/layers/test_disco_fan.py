@@ -67,7 +67,7 @@ ARC = [0.3 + 0.05 * p for p in range(17)]
 RADII = [1.0 + 0.25 * f for f in range(9)]
 
 
-@pytest.mark.parametrize("path", ["direct", "fft", "points"])
+@pytest.mark.parametrize("path", ["direct", "conv1d", "fft", "points"])
 @pytest.mark.parametrize("angles, periodic", [(FULL, True), (ARC, False)])
 def test_matches_dense_reference(path, angles, periodic):
     g = torch.Generator().manual_seed(1)
@@ -80,7 +80,7 @@ def test_matches_dense_reference(path, angles, periodic):
     assert torch.allclose(y, ref, atol=1e-11, rtol=1e-9)
 
 
-@pytest.mark.parametrize("path", ["auto", "direct", "fft", "points"])
+@pytest.mark.parametrize("path", ["auto", "direct", "conv1d", "fft", "points"])
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
 def test_theta_shift_commutes(path, dtype, tol):
     """Rolling the data along theta rolls the output (tolerance relative to max |y|)."""
@@ -97,7 +97,7 @@ def test_theta_shift_commutes(path, dtype, tol):
     assert (rotated - y).abs().max() <= 100 * tol * y.abs().max()
 
 
-@pytest.mark.parametrize("path", ["direct", "fft", "points"])
+@pytest.mark.parametrize("path", ["direct", "conv1d", "fft", "points"])
 @pytest.mark.parametrize("angles, periodic", [(FULL, True), (ARC, False)])
 def test_masked_renormalisation(path, angles, periodic):
     g = torch.Generator().manual_seed(3)
@@ -118,7 +118,7 @@ def test_non_uniform_angles_use_points_path():
     angles = [0.1 * p + 0.02 * math.sin(3.0 * p) for p in range(15)]
     layer = _layer("auto", radius=0.4)
     a, r = torch.tensor(angles, dtype=torch.float64), torch.tensor(RADII, dtype=torch.float64)
-    assert layer.plan(a, r, torch.float64)["mode"] == "points"
+    assert layer.plan(a, r, torch.float64)["geometry"] == "points"
     x = torch.randn(1, 3, 15, 9, dtype=torch.float64, generator=g)
     ref = _dense(x, layer.weight, angles, RADII, 0.4, (3, 4), "piecewise_linear", False)
     assert torch.allclose(layer(x, a, r), ref, atol=1e-11, rtol=1e-9)
@@ -141,7 +141,7 @@ def test_matches_disco_points_isotropic(angles):
     assert torch.allclose(fan(x, a, r), ref, atol=1e-11, rtol=1e-9)
 
 
-@pytest.mark.parametrize("path", ["direct", "fft", "points"])
+@pytest.mark.parametrize("path", ["direct", "conv1d", "fft", "points"])
 def test_gradcheck(path):
     g = torch.Generator().manual_seed(6)
     layer = DiscoConvFan(2, 2, (3, 2), 0.5, path=path).double()
