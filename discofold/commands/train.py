@@ -1,0 +1,81 @@
+"""``discofold train --config CFG.toml [--set key.sub=value ...] --out RUN_DIR [--resume]``.
+
+Trains one configuration (a TOML file or the name of a config shipped in
+``discofold/configs``) into ``RUN_DIR``; see ``docs/training.md``.  Works under ``torchrun``
+(``torchrun --nproc_per_node N -m discofold train ...``): every process runs this verb and
+rank 0 writes the run folder.
+
+A folder that already holds a run is refused unless ``--resume`` (continue from ``last.pt``)
+or ``--overwrite`` (delete the run's files first) is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from ._common import add_output_args, prepare_out_dir
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers) -> None:
+    """Add the ``train`` verb."""
+    p = subparsers.add_parser(
+        "train", help="train a model from a TOML config",
+        description="Train a model from a TOML config into a run folder (last.pt, best.pt, "
+                    "log.jsonl, train.csv, val.csv). Under torchrun, runs data-parallel.")
+    p.add_argument("--config", required=True, metavar="CFG",
+                   help="TOML config file, or the name of a bundled config (e.g. tiny_mri)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="override a config key, e.g. --set train.lr=3e-4 "
+                   "(repeatable; values are TOML literals)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
+    add_output_args(p, out_help="run folder")
+    p.set_defaults(func=run)
+
+
+def _main_rank() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    from ..train.loop import RUN_FILES
+
+    existing = [out / f for f in RUN_FILES if (out / f).exists()]
+    if resume:
+        if not (out / "last.pt").exists():
+            raise InputError(f"--resume: '{out / 'last.pt'}' does not exist; nothing to resume")
+        return
+    if existing and not overwrite:
+        raise InputError(f"run folder '{out}' already holds a run ({existing[0].name}); pass "
+                         "--resume to continue it or --overwrite to start again")
+    if existing and _main_rank():
+        for f in existing:
+            f.unlink()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train import load_config, train
+
+    cfg = load_config(args.config, overrides=args.overrides)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out '{out}' is an existing file, not a folder")
+    _check_run_dir(out, args.resume, args.overwrite)
+    prepare_out_dir(out)
+    result = train(cfg, out, resume=args.resume, quiet=args.quiet)
+    if not _main_rank():
+        return 130 if result.interrupted else 0
+    if result.interrupted:
+        print(f"discofold train: interrupted at step {result.step}; resumable checkpoint "
+              f"'{result.last}' (continue with --resume)", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        best = "" if result.best_val_loss is None else \
+            f", best validation loss {result.best_val_loss:.4g} ('{result.best}')"
+        print(f"trained {cfg.model.name} for {result.step} steps: '{result.last}'{best}")
+    return 0

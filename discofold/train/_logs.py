@@ -1,0 +1,64 @@
+"""Run logs: ``log.jsonl`` (every record) and ``train.csv`` / ``val.csv`` (one row per record).
+
+On resume, records after the resumed step (written before a crash) are dropped first, so the
+logs of a resumed run read like those of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+__all__ = ["RunLog", "TRAIN_COLUMNS", "VAL_COLUMNS"]
+
+TRAIN_COLUMNS = ("step", "loss", "lr", "grad_norm", "samples_per_s", "elapsed_s")
+VAL_COLUMNS = ("step", "val_loss", "val_psnr_db", "best")
+
+
+def _clean(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+class RunLog:
+    """Appends records to the logs of a run folder (used by rank 0 only)."""
+
+    def __init__(self, folder: Path, resume_step: int | None = None):
+        self.jsonl = folder / "log.jsonl"
+        self.csv = {"train": (folder / "train.csv", TRAIN_COLUMNS),
+                    "val": (folder / "val.csv", VAL_COLUMNS)}
+        if resume_step is None:
+            for p in (self.jsonl, *(c[0] for c in self.csv.values())):
+                p.unlink(missing_ok=True)
+        else:
+            self._truncate(resume_step)
+        for path, cols in self.csv.values():
+            if not path.exists():
+                with path.open("w", newline="") as f:
+                    csv.writer(f).writerow(cols)
+
+    def _truncate(self, step: int) -> None:
+        if self.jsonl.exists():
+            keep = [ln for ln in self.jsonl.read_text().splitlines()
+                    if ln.strip() and json.loads(ln).get("step", 0) <= step]
+            self.jsonl.write_text("".join(ln + "\n" for ln in keep))
+        for path, _ in self.csv.values():
+            if path.exists():
+                with path.open(newline="") as f:
+                    rows = list(csv.reader(f))
+                keep = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+                with path.open("w", newline="") as f:
+                    csv.writer(f).writerows(keep)
+
+    def write(self, kind: str, record: dict) -> None:
+        """Append ``record`` (with ``kind``) to the JSONL log and, for train/val, the CSV."""
+        rec = {"kind": kind, **{k: _clean(v) for k, v in record.items()}}
+        with self.jsonl.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+        if kind in self.csv:
+            path, cols = self.csv[kind]
+            with path.open("a", newline="") as f:
+                csv.writer(f).writerow([rec.get(c, "") for c in cols])

@@ -1,0 +1,278 @@
+"""Training data from a :class:`~discofold.train.config.DataConfig`, and batches as model inputs.
+
+:func:`build_datasets` returns the training and validation datasets; every item is a pure
+function of its index (simulation seeded by ``(seed, index)``, files read as they are), so the
+data order is fixed by :class:`StepBatchSampler` alone and a resumed run sees the same batches.
+
+:class:`BatchAdapter` turns a collated batch ``(y, op_params, target, meta)`` into the model's
+inputs ``(y, op, meta, target)``: it builds ``CartesianMRI(**op_params)``,
+``NonCartesianMRI(...)``, ``PolarRadar(...)`` (the NUFFT is built once per geometry) or, for
+block CS, a ``BlockCS`` operator and the measurements ``y = Φx``.  Block-CS sampling matrices
+are drawn from a generator seeded by ``(seed, step)``, so every DDP rank uses the same matrix.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import Dataset, DistributedSampler, default_collate
+
+from ..commands._common import derive_seed
+from ..data import (
+    BlockCSPatches,
+    MRIFileDataset,
+    RadarFileDataset,
+    SimulatedMRIDataset,
+    SimulatedRadarDataset,
+    make_blockcs_split,
+    mri_collate,
+    radar_preset,
+)
+from ..data.mri_datasets import _as_specs, draw_pattern
+from ..data.phantoms import random_phantom
+from ..errors import ConfigError
+from ..models import AcquisitionMeta
+from ..operators import BlockCS, CartesianMRI, NonCartesianMRI, PolarRadar
+from ..operators.blockcs import gaussian_block_matrix
+from .config import DataConfig
+
+__all__ = ["family_of", "build_datasets", "collate_for", "StepBatchSampler", "BatchAdapter"]
+
+_FAMILY = {"mri_simulated": "mri", "mri_files": "mri", "radar_simulated": "radar",
+           "radar_files": "radar", "blockcs": "blockcs"}
+
+
+def family_of(cfg: DataConfig) -> str:
+    """``"mri"``, ``"radar"`` or ``"blockcs"``."""
+    return _FAMILY[cfg.kind]
+
+
+class _Keyed(Dataset):
+    """Items indexed by ``(epoch, index)``; several sub-datasets are interleaved by index.
+
+    ``parts[i % n][i // n]`` serves item ``i``, so a list of settings (SNRs, accelerations) is
+    mixed evenly.  File datasets with retrospective masks redraw them per epoch from
+    ``(seed, epoch, index)`` (see :meth:`mask_fn`).
+    """
+
+    def __init__(self, parts: list, specs=None, seed: int = 0):
+        self.parts, self.specs, self.seed = parts, specs, int(seed)
+        self.key = (0, 0)
+
+    def __len__(self) -> int:
+        return min(len(p) for p in self.parts) * len(self.parts)
+
+    def __getitem__(self, item):
+        epoch, i = item if isinstance(item, tuple) else (0, item)
+        self.key = (int(epoch), int(i))
+        n = len(self.parts)
+        return self.parts[i % n][i // n]
+
+    def mask_fn(self, shape, _generator):
+        g = torch.Generator().manual_seed(derive_seed(self.seed, *self.key))
+        return draw_pattern(self.specs, shape, g)
+
+
+def _snrs(cfg: DataConfig) -> list:
+    return list(cfg.snr_db) or [None]
+
+
+def _split_length(total: int, parts: int) -> int:
+    return max(1, math.ceil(total / parts))
+
+
+def _mri(cfg: DataConfig, length: int, seed: int, files) -> Dataset:
+    if cfg.kind == "mri_files":
+        if not files:
+            raise ConfigError("data.kind = 'mri_files' needs data.train_files (and val_files)")
+        keyed = _Keyed([], _as_specs([tuple(p) for p in cfg.patterns]), seed)
+        keyed.parts = [MRIFileDataset(list(files), matrix=cfg.shape, mask_fn=keyed.mask_fn)]
+        return keyed
+    if cfg.source not in ("phantom", "images"):
+        raise ConfigError(f"data.source must be 'phantom' or 'images', got {cfg.source!r}")
+    source = "phantom"
+    if cfg.source == "images":
+        from ..data import ImageSource
+
+        source = ImageSource()
+    snrs = _snrs(cfg)
+    n = _split_length(length, len(snrs))
+    parts = [SimulatedMRIDataset(n, cfg.shape, [tuple(p) for p in cfg.patterns], source=source,
+                                 num_coils=cfg.num_coils, snr_db=s, seed=seed * 131 + k,
+                                 oversample=cfg.oversample) for k, s in enumerate(snrs)]
+    return _Keyed(parts)
+
+
+def _radar(cfg: DataConfig, length: int, seed: int, files) -> Dataset:
+    if cfg.kind == "radar_files":
+        if not files:
+            raise ConfigError("data.kind = 'radar_files' needs data.train_files (and val_files)")
+        return _Keyed([RadarFileDataset(list(files))])
+    geo = radar_preset(cfg.geometry, image_size=cfg.image_size)
+    combos = [(a, s) for a in cfg.accelerations for s in _snrs(cfg)]
+    n = _split_length(length, len(combos))
+    parts = [SimulatedRadarDataset(geo, cfg.scene, n, list(cfg.apertures), a, s,
+                                   seed=seed * 131 + k, reference=cfg.reference)
+             for k, (a, s) in enumerate(combos)]
+    return _Keyed(parts)
+
+
+_SPLITS: dict = {}
+
+
+def _blockcs(cfg: DataConfig, length: int, seed: int, train: bool) -> Dataset:
+    b = cfg.block
+    if cfg.images == "phantom":
+        g = torch.Generator().manual_seed(derive_seed(seed, 7))
+        patches = torch.stack([random_phantom((b, b), generator=g).abs().float()
+                               for _ in range(length)])
+    else:
+        key = (cfg.images, b, cfg.seed)
+        if key not in _SPLITS:  # one split serves the training and the validation set
+            kwargs = {"use_skimage": True} if cfg.images == "skimage" else {"folder": cfg.images}
+            _SPLITS.clear()
+            _SPLITS[key] = make_blockcs_split(block=b, generator=cfg.seed, **kwargs)
+        split = _SPLITS[key]
+        patches = (split.train if train else split.test)[:length]
+    return _Keyed([BlockCSPatches(patches, flips=cfg.flips and train, seed=seed)])
+
+
+def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset | None]:
+    """Training and validation datasets.
+
+    Validation is ``None`` when ``val_length == 0`` or, for file data, without ``val_files``.
+    """
+    fam = family_of(cfg)
+    out = []
+    for train, length, files in ((True, cfg.train_length, cfg.train_files),
+                                 (False, cfg.val_length, cfg.val_files)):
+        seed = cfg.seed if train else derive_seed(cfg.seed, 1) % 2**31
+        if length == 0 or (not train and fam != "blockcs" and cfg.kind.endswith("_files")
+                           and not files):
+            out.append(None)
+        elif fam == "mri":
+            out.append(_mri(cfg, length, seed, files))
+        elif fam == "radar":
+            out.append(_radar(cfg, length, seed, files))
+        else:
+            out.append(_blockcs(cfg, length, seed, train))
+    if len(out[0]) == 0:
+        raise ConfigError("the training dataset is empty (check data.train_files / images)")
+    return out[0], out[1]
+
+
+def collate_for(cfg: DataConfig):
+    """The collate function of the data family."""
+    fam = family_of(cfg)
+    return mri_collate if fam == "mri" else default_collate
+
+
+class StepBatchSampler:
+    """Per-rank batches of ``(epoch, index)`` keys for steps ``start .. total - 1``.
+
+    Epoch ``e`` is :class:`torch.utils.data.DistributedSampler`'s permutation for
+    ``set_epoch(e)`` (seed ``seed``); rank ``r`` of ``world`` takes every ``world``-th index, so
+    the union of the ranks' batches at a step is exactly the single-process batch of the same
+    global size.  The order depends on the step only, which makes resuming exact.
+    """
+
+    def __init__(self, length: int, batch: int, world: int, rank: int, seed: int,
+                 start: int, total: int):
+        self.sampler = DistributedSampler(range(length), num_replicas=world, rank=rank,
+                                          shuffle=True, seed=seed, drop_last=True)
+        self.batch, self.start, self.total = int(batch), int(start), int(total)
+        self.per_epoch = len(self.sampler) // self.batch
+        if self.per_epoch < 1:
+            raise ConfigError(f"data.train_length {length} is smaller than one global batch "
+                              f"({batch * world} samples)")
+        self._epoch, self._order = -1, []
+
+    def __len__(self) -> int:
+        return max(0, self.total - self.start)
+
+    def indices(self, step: int) -> list[tuple[int, int]]:
+        epoch, pos = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            self.sampler.set_epoch(epoch)
+            self._epoch, self._order = epoch, list(self.sampler)
+        return [(epoch, i) for i in self._order[pos * self.batch:(pos + 1) * self.batch]]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step in range(self.start, self.total):
+            yield self.indices(step)
+
+
+def _common(values) -> object | None:
+    values = list(values)
+    return values[0] if values and all(v == values[0] for v in values) else None
+
+
+class BatchAdapter:
+    """Collated batch → ``(y, op, meta, target)`` on ``device`` for the data family."""
+
+    def __init__(self, cfg: DataConfig, device: torch.device, seed: int):
+        self.cfg, self.family, self.device, self.seed = cfg, family_of(cfg), device, int(seed)
+        self._radar_ops: dict = {}
+        self._phis: dict = {}
+
+    def __call__(self, batch, step: int, train: bool = True):
+        if self.family == "mri":
+            return self._mri(batch)
+        if self.family == "radar":
+            return self._radar(batch)
+        return self._blockcs(batch, step, train)
+
+    def _mri(self, batch):
+        y, params, target, meta = batch
+        dev = self.device
+        maps = params.get("coil_maps")
+        maps = None if maps is None else maps.to(dev)
+        if "trajectory" in params:
+            op = NonCartesianMRI(params["trajectory"].to(dev), tuple(params["image_shape"]),
+                                 coil_maps=maps)
+        else:
+            op = CartesianMRI(params["mask"].to(dev), coil_maps=maps,
+                              image_shape=tuple(params["image_shape"]))
+        pattern = _common(meta.get("pattern", ["unknown"])) or "mixed"
+        nlf = _common(meta.get("num_low_frequencies", [None]))
+        m = AcquisitionMeta(pattern=str(pattern), num_low_frequencies=nlf)
+        return y.to(dev), op, m, None if target is None else target.to(dev)
+
+    def _radar(self, batch):
+        y, params, target, meta = batch
+        dev = self.device
+        angles, freqs = params["angles_rad"][0], params["frequencies_hz"][0]
+        shape = tuple(int(v) for v in params["image_shape"][0])
+        extent = tuple(float(v) for v in params["extent_m"][0])
+        key = (angles.numpy().tobytes(), freqs.numpy().tobytes(), shape, extent)
+        if key not in self._radar_ops:
+            self._radar_ops = {key: PolarRadar(angles.to(dev), freqs.to(dev), shape, extent)}
+        op = copy.copy(self._radar_ops[key])
+        op.mask = params["mask"].to(dev)
+        op.batch_shape = tuple(op.mask.shape[:-2])
+        acc = torch.as_tensor(meta["acceleration"], dtype=torch.float32)
+        pattern = _common(meta["pattern"]) or "mixed"
+        m = AcquisitionMeta(pattern=str(pattern), acceleration=acc,
+                            pixel_size=(extent[0] / shape[0], extent[1] / shape[1]))
+        return y.to(dev), op, m, target.to(dev)
+
+    def _blockcs(self, x, step: int, train: bool):
+        cfg = self.cfg
+        g = torch.Generator().manual_seed(derive_seed(self.seed, int(train), step))
+        k = int(torch.randint(len(cfg.ratios), (1,), generator=g)) if len(cfg.ratios) > 1 else 0
+        ratio = float(cfg.ratios[k])
+        if cfg.random_projection and train:
+            phi = gaussian_block_matrix(ratio, cfg.block, generator=g)
+        else:
+            if k not in self._phis:
+                fixed = torch.Generator().manual_seed(derive_seed(cfg.seed, 99, k))
+                self._phis[k] = gaussian_block_matrix(ratio, cfg.block, generator=fixed)
+            phi = self._phis[k]
+        op = BlockCS(phi.to(self.device), cfg.block)
+        x = x.to(self.device)
+        m = AcquisitionMeta(pattern="gaussian_block",
+                            acceleration=cfg.block ** 2 / int(phi.shape[0]))
+        return op.A(x), op, m, x

@@ -1,0 +1,74 @@
+"""Training losses on a model output and its target, for every data family.
+
+The output is brought to the target's form first: for MRI the magnitude ``|x̂|`` centre-cropped
+to the target ``(h, w)``; for radar the complex image (magnitudes for ``ssim``/``l1``/``mse``);
+for block CS the real image.  Both are divided by each sample's target maximum, so every loss
+is invariant to the data's scale and SSIM uses a data range of 1.
+
+=============== ============================================================================
+``ssim``        ``1 − SSIM`` (:class:`discofold.metrics.SSIMLoss`, fastMRI definition)
+``l1``          mean ``|p − t|``
+``mse``         mean ``|p − t|²``
+``complex_l1``  mean ``|p − t|`` over complex pixels (radar; phase matters)
+=============== ============================================================================
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError, ShapeError
+from ..metrics import SSIMLoss
+
+__all__ = ["prepare", "compute_loss", "psnr_normalised"]
+
+_SSIM = SSIMLoss()
+
+
+def _crop(x: torch.Tensor, shape) -> torch.Tensor:
+    h, w = int(shape[-2]), int(shape[-1])
+    if x.shape[-2] < h or x.shape[-1] < w:
+        raise ShapeError(f"model output {tuple(x.shape)} is smaller than the target "
+                         f"{tuple(shape)}")
+    top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+    return x[..., top:top + h, left:left + w]
+
+
+def prepare(pred: torch.Tensor, target: torch.Tensor, keep_complex: bool = False):
+    """``(p, t)`` normalised by each target's maximum magnitude, shapes ``(B, h, w)``.
+
+    ``keep_complex`` keeps complex pairs (``complex_l1``); otherwise magnitudes are compared
+    when either tensor is complex.
+    """
+    if target is None:
+        raise ShapeError("the batch has no target; training needs targets")
+    pred = _crop(pred, target.shape)
+    if not keep_complex:
+        if pred.is_complex() or target.is_complex():
+            pred, target = pred.abs(), target.abs()
+    elif not target.is_complex():
+        raise ConfigError("complex_l1 needs complex targets (radar)")
+    pred = pred.to(torch.complex64 if pred.is_complex() else torch.float32)
+    target = target.to(pred.dtype)
+    scale = target.detach().abs().flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+    return pred / scale, target / scale
+
+
+def compute_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Scalar loss ``name`` (see the module table) of a batch."""
+    p, t = prepare(pred, target, keep_complex=name == "complex_l1")
+    if name == "ssim":
+        return _SSIM(p, t, data_range=torch.ones(p.shape[0], device=p.device))
+    if name in ("l1", "complex_l1"):
+        return (p - t).abs().mean()
+    if name == "mse":
+        return (p - t).abs().pow(2).mean()
+    raise ConfigError(f"unknown loss {name!r}")
+
+
+@torch.no_grad()
+def psnr_normalised(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` PSNR in dB of magnitudes normalised by each target's maximum (peak 1)."""
+    p, t = prepare(pred, target)
+    mse = (p - t).pow(2).flatten(1).mean(1).clamp_min(1e-20)
+    return -10.0 * torch.log10(mse)
