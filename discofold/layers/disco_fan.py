@@ -230,9 +230,13 @@ def _correlate(plan: dict, xq: torch.Tensor, weight: torch.Tensor) -> torch.Tens
     B, C, P, F = xq.shape
     if plan["mode"] != "sparse":
         return torch.einsum("bcfkp,ock->bopf", _correlate_uniform(plan, xq, "psi"), weight)
-    u = spmm(plan["psi"], xq.reshape(B * C, P * F).t())  # (K * N, B * C)
-    u = u.view(-1, P * F, B, C).permute(2, 3, 0, 1).reshape(B, -1, P * F)
-    return torch.matmul(weight.reshape(weight.shape[0], -1), u).view(B, -1, P, F)
+    # mix first, into the layout the sparse product reads: v[k, (i, b), o]; only the small input
+    # and output tensors are transposed, never the K-times larger intermediate
+    N, O = P * F, weight.shape[0]
+    xr = xq.permute(2, 3, 0, 1).reshape(N * B, C)
+    v = torch.cat([xr @ weight[:, :, k].t() for k in range(weight.shape[2])])  # (K N B, O)
+    y = spmm(plan["psi"], v.view(-1, B * O))  # psi (N, K * N) -> (N, B * O)
+    return y.view(P, F, B, O).permute(2, 3, 0, 1).contiguous()
 
 
 def _support_mass(plan: dict, qm: torch.Tensor) -> torch.Tensor:
@@ -282,15 +286,22 @@ def _uniform_plan(angles, radii, radius, basis, kernel_shape, path):
             plan[name] = w.permute(1, 0, 3, 2).reshape(F * w.shape[0], bw, S)
         else:
             rows, cols, vals = stencil_triplets(w, gidx, offsets, P, periodic)
-            plan[name] = SparsePair(rows, cols, vals, (w.shape[0] * P * F, P * F))
+            plan[name] = _sparse_psi(rows, cols, vals, w.shape[0], P * F)
     return plan
+
+
+def _sparse_psi(rows, cols, vals, K: int, N: int) -> SparsePair:
+    """Triplets of ``Psi[k * N + o, i]`` -> the ``(N, K * N)`` matrix ``[o, k * N + i]``."""
+    return SparsePair(
+        rows % N, torch.div(rows, N, rounding_mode="floor") * N + cols, vals, (N, K * N)
+    )
 
 
 def _point_plan(angles, radii, radius, basis, kernel_shape) -> dict:
     rows, cols, vals, (o, i), most = point_triplets(angles, radii, radius, _EDGE, basis,
                                                     kernel_shape)  # fmt: skip
     N = angles.numel() * radii.numel()
-    psi = SparsePair(rows, cols, vals, (vals.numel() // o.numel() * N, N))
+    psi = _sparse_psi(rows, cols, vals, vals.numel() // o.numel(), N)
     chi = SparsePair(o, i, torch.ones(o.numel(), dtype=torch.float64), (N, N))
     return {"mode": "sparse", "geometry": "points", "psi": psi, "chi": chi, "neighbours": most}
 
