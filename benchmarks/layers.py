@@ -204,6 +204,19 @@ def disco2d_psi_memory(cfg: Config) -> list[Row]:
                 note=f"{kib:.1f} KiB for 3 grids (float32)")]
 
 
+def _register_extra_cases() -> None:
+    """Rows of the radar-fan and sphere layers, defined in ``benchmarks/layers_extra.py``."""
+    path = Path(__file__).with_name("layers_extra.py")
+    spec = importlib.util.spec_from_file_location("layers_extra", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for fn in module.EXTRA_CASES:
+        case(lambda cfg, fn=fn: [Row(**r) for r in fn(cfg)])
+
+
+_register_extra_cases()
+
+
 def _markdown(rows: list[Row], cfg: Config, command: str) -> str:
     lines = [
         "# Layer benchmark", "",
