@@ -133,6 +133,19 @@ def _parse_shape(shape, name: str) -> tuple[int, int]:
     return nlat, nlon
 
 
+def _check_longitudes(name: str, a_lon: int, b_lon: int, transpose: bool) -> None:
+    if transpose and b_lon % a_lon:
+        raise ShapeError(
+            f"{name}: out_shape nlon ({b_lon}) must be a multiple of in_shape nlon ({a_lon}) so "
+            "that every input longitude maps onto an output longitude"
+        )
+    if not transpose and a_lon % b_lon:
+        raise ShapeError(
+            f"{name}: in_shape nlon ({a_lon}) must be a multiple of out_shape nlon ({b_lon}) so "
+            "that every output longitude is an input longitude"
+        )
+
+
 class _DiscoS2Base(nn.Module):
     """Shared set-up of the sphere layers: weights, grids, psi in the longitude-frequency domain."""
 
@@ -151,16 +164,7 @@ class _DiscoS2Base(nn.Module):
         self.in_shape = _parse_shape(in_shape, "in_shape")
         self.out_shape = _parse_shape(out_shape, "out_shape")
         (a_lat, a_lon), (b_lat, b_lon) = self.in_shape, self.out_shape
-        if self._transpose and b_lon % a_lon:
-            raise ShapeError(
-                f"{type(self).__name__}: out_shape nlon ({b_lon}) must be a multiple of in_shape "
-                f"nlon ({a_lon}) so that every input longitude maps onto an output longitude"
-            )
-        if not self._transpose and a_lon % b_lon:
-            raise ShapeError(
-                f"{type(self).__name__}: in_shape nlon ({a_lon}) must be a multiple of out_shape "
-                f"nlon ({b_lon}) so that every output longitude is an input longitude"
-            )
+        _check_longitudes(type(self).__name__, a_lon, b_lon, self._transpose)
         coarse = a_lat if self._transpose else b_lat
         if theta_cutoff is None:
             theta_cutoff = math.pi / (coarse - 1)

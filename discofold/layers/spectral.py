@@ -81,8 +81,8 @@ class SpectralConv2d(nn.Module):
     -----
     ``weight`` is a complex parameter ``(in_channels, out_channels, n1, n2')`` with
     ``n2' = n2 // 2 + 1`` for real data and ``n2`` for complex data, in centred frequency order
-    (index ``i`` holds frequency ``i - n1 // 2``), initialised complex-normal with standard deviation
-    ``sqrt(2 / (in + out))`` as in neuraloperator.
+    (index ``i`` holds frequency ``i - n1 // 2``), initialised complex-normal with standard
+    deviation ``sqrt(2 / (in + out))`` as in neuraloperator.
     """
 
     def __init__(
