@@ -61,7 +61,10 @@ def register(subparsers) -> None:
     """Add the ``recon`` verb."""
     p = subparsers.add_parser(
         "recon", help="classical reconstruction (zero-filled, CG-SENSE, FISTA, TV, radar imaging)",
-        description=__doc__.split("\n\n")[0] + " Methods: " + ", ".join(METHODS) + ".",
+        description="Classical reconstruction of an MRI (fastMRI layout) or radar HDF5 file, "
+        "written atomically as 'reconstruction' (MRI magnitude) or 'image' (radar). Methods: "
+        "zf zero-filled, cg CG-SENSE, fista (wavelet l1 MRI / pixel l1 radar), tv, and radar "
+        "only rd range-Doppler, pfa polar format, omp. zf/rd/pfa/omp ignore --lam/--lam-l1.",
     )
     p.add_argument("--method", required=True, choices=METHODS, help="reconstruction method")
     p.add_argument("--input", required=True, metavar="FILE.h5", help="MRI or radar HDF5 file")
