@@ -1,0 +1,99 @@
+"""Training data adapters (operators built from batches) and losses, against direct formulas."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from discofold.metrics import SSIMLoss
+from discofold.operators import PolarRadar
+from discofold.train import load_config
+from discofold.train.data import BatchAdapter, build_datasets, collate_for
+from discofold.train.losses import compute_loss, prepare
+
+CPU = torch.device("cpu")
+
+
+def _batch(cfg, keys):
+    train_ds, _ = build_datasets(cfg.data)
+    return collate_for(cfg.data)([train_ds[k] for k in keys])
+
+
+def test_mri_batch_builds_the_operator_with_a_mask_per_sample():
+    cfg = load_config("tiny_mri", overrides=["data.shape=[15, 13]", "data.num_coils=3"])
+    train_ds, _ = build_datasets(cfg.data)
+    items = [train_ds[(0, i)] for i in range(3)]
+    y, op, meta, target = BatchAdapter(cfg.data, CPU, 0)(collate_for(cfg.data)(items), 0)
+    assert op.mask.shape[0] == 3 and target.shape == (3, 15, 13)
+    for i, (yi, params, _, _) in enumerate(items):
+        torch.testing.assert_close(y[i], yi, rtol=0, atol=0)
+        torch.testing.assert_close(op.mask[i].expand(15, 13), params["mask"].expand(15, 13))
+        torch.testing.assert_close(op.coil_maps[i], params["coil_maps"])
+    # nothing is measured outside each sample's own mask, and the masks differ
+    torch.testing.assert_close(y * op.mask[:, None], y, rtol=0, atol=0)
+    assert not torch.equal(op.mask[0].expand(15, 13), op.mask[1].expand(15, 13))
+    assert not bool(op.mask.all())
+
+
+def test_blockcs_measurements_are_phi_times_each_block():
+    cfg = load_config("tiny_blockcs")
+    batch = _batch(cfg, [(0, i) for i in range(4)])
+    adapter = BatchAdapter(cfg.data, CPU, seed=3)
+    y, op, meta, x = adapter(batch, step=5)
+    b = cfg.data.block
+    ref = torch.einsum("mk,nk->nm", op.phi.double(), x.reshape(4, b * b).double())
+    torch.testing.assert_close(y.reshape(4, -1).double(), ref, rtol=1e-5, atol=1e-6)
+    assert op.ratio == pytest.approx(op.phi.shape[0] / b**2)
+    assert min(abs(op.ratio - r) for r in cfg.data.ratios) <= 1.0 / b**2
+    again = BatchAdapter(cfg.data, CPU, seed=3)(batch, step=5)[1]
+    assert torch.equal(again.phi, op.phi)  # every rank draws the same matrix at a step
+    phis = {BatchAdapter(cfg.data, CPU, seed=3)(batch, step=s)[1].phi.shape[0] for s in range(8)}
+    assert len(phis) == 2  # random projections visit both ratios
+
+
+def test_radar_operator_reuses_the_nufft_and_equals_a_fresh_one():
+    cfg = load_config("tiny_radar")
+    batch = _batch(cfg, [(0, 0), (0, 1)])
+    adapter = BatchAdapter(cfg.data, CPU, 0)
+    y, op, meta, target = adapter(batch, 0)
+    _, params, _, _ = batch
+    fresh = PolarRadar(params["angles_rad"][0], params["frequencies_hz"][0],
+                       tuple(int(v) for v in params["image_shape"][0]),
+                       tuple(float(v) for v in params["extent_m"][0]), mask=params["mask"])
+    torch.testing.assert_close(op.A_adjoint(y), fresh.A_adjoint(y))
+    x = torch.randn(2, *op.in_shape, dtype=torch.complex64, generator=torch.Generator()
+                    .manual_seed(0))
+    torch.testing.assert_close(op.A(x), fresh.A(x))
+    assert adapter(batch, 1)[1].nufft is op.nufft
+    assert meta.acceleration.shape == (2,) and target.is_complex()
+
+
+def test_losses_against_direct_formulas():
+    g = torch.Generator().manual_seed(1)
+    target = torch.rand(3, 9, 7, generator=g) * torch.tensor([1.0, 5.0, 0.2])[:, None, None]
+    pred = torch.randn(3, 11, 10, dtype=torch.complex64, generator=g)
+    crop = pred[:, 1:10, 1:8].abs()  # centre crop of an odd/even size difference
+    scale = target.amax(dim=(1, 2))[:, None, None]
+    p, t = crop / scale, target / scale
+    assert float(compute_loss("l1", pred, target)) == pytest.approx(float((p - t).abs().mean()))
+    assert float(compute_loss("mse", pred, target)) == pytest.approx(float(((p - t) ** 2).mean()))
+    ssim = SSIMLoss()(p, t, data_range=torch.ones(3))
+    assert float(compute_loss("ssim", pred, target)) == pytest.approx(float(ssim), rel=1e-6)
+    # invariant to the data scale; zero for a perfect prediction
+    for name in ("l1", "mse", "ssim"):
+        assert float(compute_loss(name, 7 * pred, 7 * target)) == pytest.approx(
+            float(compute_loss(name, pred, target)), rel=1e-5)
+        assert float(compute_loss(name, target.to(torch.complex64), target)) == \
+            pytest.approx(0.0, abs=1e-6)
+
+
+def test_complex_l1_sees_the_phase():
+    g = torch.Generator().manual_seed(2)
+    target = torch.randn(2, 8, 8, dtype=torch.complex64, generator=g)
+    flipped = -target  # same magnitude, opposite phase
+    assert float(compute_loss("l1", flipped, target)) == pytest.approx(0.0, abs=1e-7)
+    scale = target.abs().amax(dim=(1, 2))[:, None, None]
+    expected = ((flipped - target).abs() / scale).mean()
+    assert float(compute_loss("complex_l1", flipped, target)) == pytest.approx(float(expected))
+    p, t = prepare(flipped, target, keep_complex=True)
+    assert p.is_complex() and t.is_complex()
