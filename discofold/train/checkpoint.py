@@ -51,6 +51,8 @@ __all__ = [
 
 FORMAT = "discofold-checkpoint"
 _FORMAT_VERSION = 1
+#: keys that do not change the result and may differ when resuming
+_FREE_ON_RESUME = ("data.num_workers", "train.log_every")
 _REQUIRED = ("format", "format_version", "model_name", "config", "config_version", "state_dict",
              "step")
 
@@ -227,7 +229,8 @@ def check_resume_compatible(ckpt: dict, config: Config, where: str) -> None:
     old = json.loads(ckpt["config"])
     new = json.loads(config.to_json())
     diff = [f"{s}.{k}" for s in new if isinstance(new[s], dict)
-            for k in new[s] if old.get(s, {}).get(k) != new[s][k]]
+            for k in new[s] if old.get(s, {}).get(k) != new[s][k]
+            and f"{s}.{k}" not in _FREE_ON_RESUME]
     if diff:
         raise CheckpointError(f"{where} was made with another config; differing keys: {diff} "
                               "(resume needs the same config; start a new run instead)")

@@ -58,12 +58,13 @@ class _Keyed(Dataset):
     ``(seed, epoch, index)`` (see :meth:`mask_fn`).
     """
 
-    def __init__(self, parts: list, specs=None, seed: int = 0):
-        self.parts, self.specs, self.seed = parts, specs, int(seed)
+    def __init__(self, parts: list, specs=None, seed: int = 0, limit: int | None = None):
+        self.parts, self.specs, self.seed, self.limit = parts, specs, int(seed), limit
         self.key = (0, 0)
 
     def __len__(self) -> int:
-        return min(len(p) for p in self.parts) * len(self.parts)
+        n = min(len(p) for p in self.parts) * len(self.parts)
+        return n if self.limit is None else min(n, self.limit)
 
     def __getitem__(self, item):
         epoch, i = item if isinstance(item, tuple) else (0, item)
@@ -88,8 +89,9 @@ def _mri(cfg: DataConfig, length: int, seed: int, files) -> Dataset:
     if cfg.kind == "mri_files":
         if not files:
             raise ConfigError("data.kind = 'mri_files' needs data.train_files (and val_files)")
-        keyed = _Keyed([], _as_specs([tuple(p) for p in cfg.patterns]), seed)
-        keyed.parts = [MRIFileDataset(list(files), matrix=cfg.shape, mask_fn=keyed.mask_fn)]
+        keyed = _Keyed([], _as_specs([tuple(p) for p in cfg.patterns]), seed, limit=length)
+        keyed.parts = [MRIFileDataset(list(files), matrix=cfg.shape, mask_fn=keyed.mask_fn,
+                                      use_file_mask=False)]
         return keyed
     if cfg.source not in ("phantom", "images"):
         raise ConfigError(f"data.source must be 'phantom' or 'images', got {cfg.source!r}")
@@ -110,7 +112,7 @@ def _radar(cfg: DataConfig, length: int, seed: int, files) -> Dataset:
     if cfg.kind == "radar_files":
         if not files:
             raise ConfigError("data.kind = 'radar_files' needs data.train_files (and val_files)")
-        return _Keyed([RadarFileDataset(list(files))])
+        return _Keyed([RadarFileDataset(list(files))], limit=length)
     geo = radar_preset(cfg.geometry, image_size=cfg.image_size)
     combos = [(a, s) for a in cfg.accelerations for s in _snrs(cfg)]
     n = _split_length(length, len(combos))
@@ -210,6 +212,14 @@ def _common(values) -> object | None:
     return values[0] if values and all(v == values[0] for v in values) else None
 
 
+def _acs_maps(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Coil maps ``(B, C, H, W)`` estimated from each sample's calibration box (files)."""
+    from ..commands._recon_methods import estimate_coil_maps
+
+    return torch.stack([estimate_coil_maps(y[i], m[0] if m.shape[-2] == 1 else m)
+                        for i, m in enumerate(mask)])
+
+
 class BatchAdapter:
     """Collated batch → ``(y, op, meta, target)`` on ``device`` for the data family."""
 
@@ -234,6 +244,8 @@ class BatchAdapter:
             op = NonCartesianMRI(params["trajectory"].to(dev), tuple(params["image_shape"]),
                                  coil_maps=maps)
         else:
+            if maps is None and y.ndim == 4:  # multi-coil files carry no maps: ACS estimate
+                maps = _acs_maps(y, params["mask"]).to(dev)
             op = CartesianMRI(params["mask"].to(dev), coil_maps=maps,
                               image_shape=tuple(params["image_shape"]))
         pattern = _common(meta.get("pattern", ["unknown"])) or "mixed"

@@ -97,3 +97,23 @@ def test_complex_l1_sees_the_phase():
     assert float(compute_loss("complex_l1", flipped, target)) == pytest.approx(float(expected))
     p, t = prepare(flipped, target, keep_complex=True)
     assert p.is_complex() and t.is_complex()
+
+
+def test_training_on_fastmri_format_files_redraws_masks_per_epoch(tmp_path):
+    from discofold.cli import main
+    from discofold.train import train
+
+    assert main(["simulate", "mri", "--out", str(tmp_path / "d"), "--n", "2", "--size", "32x31",
+                 "--slices", "2", "--coils", "2", "--pattern", "equispaced",
+                 "--acceleration", "1", "--quiet"]) == 0
+    files = sorted(str(p) for p in (tmp_path / "d").glob("*.h5"))
+    cfg = load_config("tiny_mri", overrides=[
+        "data.kind=mri_files", f"data.train_files=[\"{files[0]}\"]",
+        f"data.val_files=[\"{files[1]}\"]", "data.shape=[32, 31]",
+        "data.patterns=[[\"random\", 2.0]]", "train.steps=2", "train.val_every=2"])
+    train_ds, val_ds = build_datasets(cfg.data)
+    assert len(train_ds) == 2 and len(val_ds) == 2
+    masks = [train_ds[(e, 0)][1]["mask"] for e in (0, 1, 0)]
+    assert torch.equal(masks[0], masks[2]) and not torch.equal(masks[0], masks[1])
+    res = train(cfg, tmp_path / "run", quiet=True)
+    assert res.step == 2 and res.best_val_loss is not None
