@@ -33,6 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_message(exc: BaseException) -> str:
+    """One line for an OSError (``strerror: 'file'``) or a MemoryError; newlines removed."""
+    if isinstance(exc, MemoryError):
+        text = f"out of memory ({exc or 'allocation failed'})"
+    elif isinstance(exc, OSError) and exc.strerror:
+        names = [repr(str(n)) for n in (exc.filename, exc.filename2) if n is not None]
+        text = f"{exc.strerror}: {' -> '.join(names)}" if names else exc.strerror
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(str(text).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -44,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     except DiscofoldError as exc:
         if args.debug:
             raise
-        print(f"discofold {args.verb}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # always one line
+        print(f"discofold {args.verb}: error: {message}", file=sys.stderr)
+        return 2
+    except (OSError, MemoryError) as exc:  # a user path or the machine, not a discofold bug
+        if args.debug:
+            raise
+        print(f"discofold {args.verb}: error: {_os_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"discofold {args.verb}: interrupted", file=sys.stderr)

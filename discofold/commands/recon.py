@@ -4,6 +4,7 @@
 
     discofold recon --method zf|cg|fista|tv|rd|pfa|omp [--lam L] [--lam-l1 L1] [--iters N]
                     --input FILE.h5 --output OUT.h5 [--overwrite] [--quiet]
+    discofold recon --method ... --input DIR --output DIR [--keep-going] [--overwrite]
 
 The format is detected from the file: a ``kspace`` dataset is fastMRI-layout MRI (Cartesian,
 or the non-Cartesian extension with a ``trajectory``), an ``echo`` dataset is radar.  The input
@@ -22,6 +23,12 @@ Methods: ``zf`` zero-filled / density-compensated adjoint, ``cg`` CG-SENSE (Tikh
 OMP per range cell.  ``--lam`` is relative (see :mod:`discofold.commands._recon_methods`); the
 defaults are the weights tuned on a validation split by ``benchmarks/baselines.py``
 (``discofold/configs/baselines_tuned.json``; ``--params FILE`` reads another such file).
+
+Folder mode: with ``--input DIR`` every ``*.h5`` file of ``DIR`` (sorted by name) is
+reconstructed into ``--output DIR`` under the same name, one file at a time (only one file is
+open and in memory at once).  Existing outputs are refused up front unless ``--overwrite``.  A
+bad file stops the run (exit 2) and keeps the outputs already written; with ``--keep-going`` it
+is reported on one line of stderr and skipped, and the run exits 1 if any file was skipped.
 
 The work is split into a per-item function and a writer (:class:`_Job`) so that a later
 ``--checkpoint`` only has to store and skip finished items.
@@ -43,7 +50,7 @@ import numpy as np
 import torch
 
 from ..data import FastMRIFile, RadarH5Reader, write_radar_image, write_reconstruction
-from ..errors import FormatError, InputError
+from ..errors import DiscofoldError, FormatError, InputError
 from ._common import check_new_files, positive_int, progress
 from ._recon_methods import (
     ITERATIVE,
@@ -67,8 +74,12 @@ def register(subparsers) -> None:
         "only rd range-Doppler, pfa polar format, omp. zf/rd/pfa/omp ignore --lam/--lam-l1.",
     )
     p.add_argument("--method", required=True, choices=METHODS, help="reconstruction method")
-    p.add_argument("--input", required=True, metavar="FILE.h5", help="MRI or radar HDF5 file")
-    p.add_argument("--output", required=True, metavar="OUT.h5", help="output HDF5 file")
+    p.add_argument("--input", required=True, metavar="FILE.h5|DIR",
+                   help="MRI or radar HDF5 file, or a folder of them (every *.h5)")
+    p.add_argument("--output", required=True, metavar="OUT.h5|DIR",
+                   help="output HDF5 file, or the output folder when --input is a folder")
+    p.add_argument("--keep-going", action="store_true", dest="keep_going",
+                   help="folder mode: report and skip a bad file instead of stopping")
     p.add_argument("--lam", type=float, default=None,
                    help="relative regularisation weight (default: tuned value)")
     p.add_argument("--lam-l1", type=float, default=None, dest="lam_l1",
@@ -179,8 +190,61 @@ def _radar_job(inp: Path, out: Path, method: str, params: dict, overwrite: bool)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Reconstruct ``--input`` with ``--method`` into ``--output``."""
+    """Reconstruct ``--input`` (a file or a folder) with ``--method`` into ``--output``."""
+    if Path(args.input).is_dir():
+        return _run_folder(args)
     inp, out = _check_paths(args)
+    _recon_file(inp, out, args)
+    return 0
+
+
+def _folder_paths(args) -> tuple[list[Path], Path]:
+    inp, out = Path(args.input), Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--input '{inp}' is a folder, so --output must be a folder; "
+                         f"'{out}' is a file")
+    if out.resolve() == inp.resolve():
+        raise InputError(f"--output '{out}' is the input folder; the inputs are never "
+                         "modified, choose another output folder")
+    files = sorted(p for p in inp.glob("*.h5") if p.is_file())
+    if not files:
+        raise InputError(f"--input folder '{inp}' holds no *.h5 file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--output '{out}': cannot create the folder ({exc.strerror})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise InputError(f"--output '{out}': the folder is not writable")
+    check_new_files([out / f.name for f in files], args.overwrite)
+    return files, out
+
+
+def _run_folder(args) -> int:
+    """Folder mode: one file at a time; stop on the first bad file unless ``--keep-going``."""
+    files, out = _folder_paths(args)
+    quiet, failed = args.quiet, []
+    args.quiet = True  # one bar over the files, none per file
+    for i, f in enumerate(progress(files, total=len(files), desc=f"recon {args.method}",
+                                   quiet=quiet, unit="file")):
+        try:
+            _recon_file(f, out / f.name, args)
+        except DiscofoldError as exc:
+            if not args.keep_going:
+                raise type(exc)(f"{exc} (stopped at file {i + 1} of {len(files)}; the "
+                                f"{i - len(failed)} outputs already written to '{out}' are "
+                                "kept; --keep-going skips bad files)") from exc
+            failed.append(f.name)
+            print(f"discofold recon: skipped '{f}': {' '.join(str(exc).split())}",
+                  file=sys.stderr)
+    if not quiet or failed:
+        print(f"discofold recon: {len(files) - len(failed)} of {len(files)} file(s) -> '{out}'"
+              + (f"; skipped {len(failed)}: {', '.join(failed)}" if failed else ""),
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _recon_file(inp: Path, out: Path, args) -> None:
+    """Reconstruct one file ``inp`` into ``out`` (paths already checked)."""
     kind = detect_format(inp)
     params = _params(kind, args)
     make = _mri_job if kind == "mri" else _radar_job
@@ -196,4 +260,3 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"discofold recon: {args.method} on {job.n} {job.unit}(s) of '{inp}' -> '{out}' "
               f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return 0

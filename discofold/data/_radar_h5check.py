@@ -27,11 +27,14 @@ class RadarLayout:
 
 
 def _dataset(fh: h5py.File, path: Path, key: str) -> h5py.Dataset:
-    obj = fh.get(key)
+    try:
+        obj = fh.get(key)
+    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
+        raise FormatError(f"{path}: key '{key}': cannot be read (corrupt file): {exc}") from exc
     if not isinstance(obj, h5py.Dataset):
         found = "a group" if obj is not None else "nothing"
         raise FormatError(f"{path}: key '{key}': expected a dataset, found {found} "
-                          f"(keys present: {sorted(fh.keys())})")
+                          f"(keys present: {sorted(str(k) for k in fh.keys())})")
     return obj
 
 
@@ -45,8 +48,12 @@ def _expect(path: Path, key: str, ds: h5py.Dataset, kinds: str, shapes: list[tup
                           f"{' or '.join(str(tuple(s)) for s in shapes)}, got {ds.shape}")
 
 
-def check_layout(fh: h5py.File, path: Path, key: str = "echo") -> RadarLayout:
-    """Check ``echo``, ``angles_rad`` and ``frequencies_hz``; return the sizes."""
+def check_layout(fh: h5py.File, path: Path, key: str = "echo",
+                 max_bytes: int = 2 << 30) -> RadarLayout:
+    """Check ``echo``, ``angles_rad`` and ``frequencies_hz``; return the sizes.
+
+    ``frequencies_hz`` is read whole, so its declared size is checked against ``max_bytes``
+    before it is allocated."""
     echo = _dataset(fh, path, key)
     if echo.dtype.kind != "c" or echo.ndim not in (2, 3):
         raise FormatError(f"{path}: key '{key}': expected complex (frames, P, F) or (P, F), "
@@ -59,6 +66,10 @@ def check_layout(fh: h5py.File, path: Path, key: str = "echo") -> RadarLayout:
     _expect(path, "angles_rad", _dataset(fh, path, "angles_rad"), "f", [(p,), (frames, p)])
     freq = _dataset(fh, path, "frequencies_hz")
     _expect(path, "frequencies_hz", freq, "f", [(f,)])
+    if f * freq.dtype.itemsize > max_bytes:
+        raise FormatError(f"{path}: key 'frequencies_hz': declared shape {freq.shape} needs "
+                          f"{f * freq.dtype.itemsize} bytes, more than {max_bytes}; refusing to "
+                          "allocate")
     values = freq[()]
     if not (np.all(np.isfinite(values)) and np.all(values > 0)):
         raise InputError(f"{path}: key 'frequencies_hz': expected finite values > 0 Hz, got "
@@ -89,7 +100,8 @@ def check_attrs(fh: h5py.File, path: Path) -> dict:
         out["snr_db"] = float(snr)
     if "scenario" in fh.attrs:
         scen = fh.attrs["scenario"]
-        out["scenario"] = scen.decode() if isinstance(scen, bytes) else str(scen)
+        out["scenario"] = scen.decode("utf-8", "replace") if isinstance(scen, bytes) else \
+            str(scen)
     return out
 
 

@@ -30,7 +30,7 @@ import h5py
 import numpy as np
 import torch
 
-from ..errors import FormatError, InputError, ShapeError
+from ..errors import DiscofoldError, FormatError, InputError, ShapeError
 from ..operators import fftc, ifftc
 from ._atomic import atomic_write
 
@@ -48,6 +48,8 @@ __all__ = [
 
 DEFAULT_MAX_BYTES = 2 * 2**30  # largest single read (one slice, mask, trajectory, ...)
 _TARGET_KEYS = ("reconstruction_rss", "reconstruction_esc")
+# what h5py/numpy raise on a corrupt file (converted to FormatError naming the file and key)
+_READ_ERRORS = (OSError, RuntimeError, ValueError, TypeError, KeyError)
 
 
 @dataclasses.dataclass
@@ -197,17 +199,26 @@ class FastMRIFile:
                 f"file '{self.path}' is not a readable HDF5 file (corrupt, truncated or another "
                 f"format): {exc}"
             ) from exc
+        self._key = "/"
         try:
             self._validate()
-        except Exception:
+        except DiscofoldError:
+            self._f.close()
+            raise
+        except _READ_ERRORS as exc:
+            self._f.close()
+            raise _fail(self.path, self._key, f"cannot be read (corrupt or truncated file): "
+                        f"{exc}") from exc
+        except BaseException:
             self._f.close()
             raise
 
     # -- validation ---------------------------------------------------------------------------
     def _dataset(self, key: str, required: bool = True):
+        self._key = key
         try:
             obj = self._f.get(key)
-        except (OSError, RuntimeError, KeyError) as exc:
+        except _READ_ERRORS as exc:
             raise _fail(self.path, key, f"cannot be read ({exc})") from exc
         if obj is None:
             if required:
@@ -244,6 +255,7 @@ class FastMRIFile:
         self.num_coils = self.kspace_shape[1] if ks.ndim == 4 or self.noncartesian else 1
         self.mask = self._read_mask()
         self.target_key = self._validate_target()
+        self._key = "attrs"
         self.attrs = _attrs_to_python(self._f.attrs)
 
     def _validate_noncartesian(self, ks, traj) -> None:
@@ -259,10 +271,13 @@ class FastMRIFile:
         if not np.isfinite(t).all() or np.abs(t).max(initial=0) > np.pi + 1e-5:
             raise _fail(self.path, "trajectory", "values must be finite radians in [-pi, pi)")
         self.trajectory = torch.from_numpy(t)
+        self._key = "matrix"
         m = self._f.attrs.get("matrix")
         m = None if m is None else np.asarray(m).ravel()
-        if m is None or m.size != 2 or not np.issubdtype(m.dtype, np.number) or (m < 1).any():
+        if (m is None or m.size != 2 or not np.issubdtype(m.dtype, np.number)
+                or np.iscomplexobj(m) or not np.isfinite(m).all() or (m < 1).any()):
             raise _fail(self.path, "matrix", f"attr 'matrix' must be [H, W] (>= 1), got {m}")
+        self._check_bytes("matrix", m, 8)  # the complex64 image an operator will allocate
         self.matrix = (int(m[0]), int(m[1]))
 
     def _read_mask(self):
@@ -300,13 +315,20 @@ class FastMRIFile:
         return self.kspace_shape[0]
 
     def _read(self, key: str, index: int) -> np.ndarray:
-        ds = self._f[key]
-        self._check_bytes(key, ds.shape[1:], ds.dtype.itemsize)
         try:
-            return np.asarray(ds[index])
-        except (OSError, RuntimeError, ValueError) as exc:
+            ds = self._f[key]
+            self._check_bytes(key, ds.shape[1:], ds.dtype.itemsize)
+            out = np.asarray(ds[index])
+            finite = np.isfinite(out)
+        except DiscofoldError:
+            raise
+        except _READ_ERRORS as exc:
             raise _fail(self.path, key, f"slice {index} cannot be read (corrupt or truncated "
                         f"file): {exc}") from exc
+        if not finite.all():
+            raise _fail(self.path, key, f"slice {index} holds {int((~finite).sum())} non-finite "
+                        "values (NaN or Inf)")
+        return out
 
     def read_slice(self, index: int, matrix: Sequence[int] | None = None) -> MRISlice:
         """Read slice ``index``; optionally crop/pad the k-space to ``matrix`` in image space.

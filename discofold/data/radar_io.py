@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 import torch
 
-from ..errors import FormatError, InputError, ShapeError
+from ..errors import DiscofoldError, FormatError, InputError, ShapeError
 from ._atomic import atomic_write
 from ._radar_h5check import check_attrs, check_layout, check_optional
 from .radar_scenes import RadarScene
@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 _MAX_FRAME_BYTES = 2 << 30
+# what h5py/numpy raise on a corrupt file (converted to FormatError naming the file and key)
+_READ_ERRORS = (OSError, RuntimeError, ValueError, TypeError, KeyError)
+# per-frame datasets whose values must be finite (scatterer_lobes uses NaN = isotropic)
+_FINITE_KEYS = ("echo", "angles_rad", "reference_image", "scatterers")
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,14 +115,24 @@ class RadarH5Reader:
         except OSError as exc:
             raise FormatError(f"'{self.path}' is not a readable HDF5 file ({exc})") from exc
         try:
-            self.layout = check_layout(self._file, self.path, "echo")
-            self.attrs = check_attrs(self._file, self.path)
-            check_optional(self._file, self.path, self.layout, self.attrs["image_shape"])
-            self.frequencies_hz = torch.from_numpy(self._file["frequencies_hz"][()].astype(
-                np.float64))
-        except Exception:
+            self._open_checks()
+        except DiscofoldError:
             self._file.close()
             raise
+        except _READ_ERRORS as exc:
+            self._file.close()
+            raise FormatError(f"{self.path}: key '/' (file structure): cannot be read (corrupt "
+                              f"or truncated file): {exc}") from exc
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _open_checks(self) -> None:
+        self.layout = check_layout(self._file, self.path, "echo", self.max_frame_bytes)
+        self.attrs = check_attrs(self._file, self.path)
+        check_optional(self._file, self.path, self.layout, self.attrs["image_shape"])
+        freq = self._read("frequencies_hz", 0, False)
+        self.frequencies_hz = torch.from_numpy(freq.astype(np.float64))
 
     # ------------------------------------------------------------------ container protocol
     def __len__(self) -> int:
@@ -140,15 +154,26 @@ class RadarH5Reader:
         return (self.layout.pulses, self.layout.freqs)
 
     def _read(self, key: str, index: int, per_frame: bool) -> np.ndarray:
-        ds = self._file[key]
-        shape = ds.shape[1:] if per_frame else ds.shape
-        nbytes = int(np.prod(shape, dtype=np.int64)) * ds.dtype.itemsize
-        if nbytes > self.max_frame_bytes:
-            raise FormatError(
-                f"{self.path}: key '{key}': one frame needs {nbytes} bytes, more than the "
-                f"limit max_frame_bytes={self.max_frame_bytes}"
-            )
-        return ds[index] if per_frame else ds[()]
+        try:
+            ds = self._file[key]
+            shape = ds.shape[1:] if per_frame else ds.shape
+            nbytes = int(np.prod(shape, dtype=np.float64)) * ds.dtype.itemsize
+            if nbytes > self.max_frame_bytes:
+                raise FormatError(
+                    f"{self.path}: key '{key}': one frame needs {nbytes} bytes, more than the "
+                    f"limit max_frame_bytes={self.max_frame_bytes}"
+                )
+            out = np.asarray(ds[index] if per_frame else ds[()])
+            bad = int((~np.isfinite(out)).sum()) if key in _FINITE_KEYS else 0
+        except DiscofoldError:
+            raise
+        except _READ_ERRORS as exc:
+            raise FormatError(f"{self.path}: key '{key}': frame {index} cannot be read (corrupt "
+                              f"or truncated file): {exc}") from exc
+        if bad:
+            raise FormatError(f"{self.path}: key '{key}': frame {index} holds {bad} non-finite "
+                              "values (NaN or Inf)")
+        return out
 
     def __getitem__(self, index: int) -> RadarFrame:
         n = len(self)
@@ -157,6 +182,11 @@ class RadarH5Reader:
         index %= n
         lay, f = self.layout, self._file
         echo = self._read("echo", index, lay.echo_3d).astype(np.complex64)
+        h, w = self.attrs["image_shape"]
+        if h * w * 8 > self.max_frame_bytes:  # the image a reconstruction will allocate
+            raise FormatError(f"{self.path}: attr 'image_shape': {h}x{w} complex64 images need "
+                              f"{h * w * 8} bytes, more than max_frame_bytes="
+                              f"{self.max_frame_bytes}; refusing to allocate")
         ang = self._read("angles_rad", index, f["angles_rad"].ndim == 2).astype(np.float64)
         mask = None
         if "mask" in f:

@@ -278,6 +278,5 @@ def test_failed_write_leaves_no_partial_file(mri_mc, radar, tmp_path, monkeypatc
         raise OSError("disk full (simulated)")
 
     monkeypatch.setattr(h5py.Group, "create_dataset", write_then_fail)
-    with pytest.raises(OSError, match="simulated"):
-        _recon(inp, tmp_path / "o.h5", "zf")
+    assert _recon(inp, tmp_path / "o.h5", "zf") == 2  # the CLI reports OSError on one line
     assert list(tmp_path.iterdir()) == []
