@@ -1,0 +1,134 @@
+"""Comparison figures (matplotlib, Agg backend, PNG): target | zero-filled | baselines | model.
+
+Top row the images, bottom row the error maps.
+
+- MRI: magnitudes on a grey scale from 0 to the target maximum; error maps ``|x̂ − x|`` on one
+  shared scale (the largest error of the zero-filled image), so columns compare directly.
+- Radar: ``20 log10(|x|/max|x_ref|)`` in dB over a stated dynamic range (default 40 dB below the
+  reference peak), every estimate first fitted to the reference by its least-squares complex
+  scale (as the radar metrics do); error maps ``20 log10(|αx̂ − x|/max|x_ref|)`` on the same dB
+  scale.
+
+Figures are drawn on a :class:`matplotlib.figure.Figure` with an Agg canvas, never through
+``pyplot``'s global state, so they work without a display and in threads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..metrics import align_scale
+from ._result import Example
+from ._tables import setting_key
+
+__all__ = ["figure_grid", "write_figures", "loss_curve"]
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _db(mag: torch.Tensor, peak: float, dr: float) -> torch.Tensor:
+    return (20 * torch.log10((mag / peak).clamp_min(10 ** (-dr / 20)))).clamp(-dr, 0)
+
+
+def _panels(example: Example, family: str, dr: float):
+    """``(target image, [(label, image, error)], (vmin, vmax), (emin, emax), unit)``."""
+    if family == "radar":
+        ref = example.target.to(torch.complex128)
+        peak = float(ref.abs().max()) or 1.0
+        items = []
+        for label, img in example.images.items():
+            est = align_scale(ref, img.to(torch.complex128))
+            items.append((label, _db(est.abs(), peak, dr), _db((est - ref).abs(), peak, dr)))
+        return _db(ref.abs(), peak, dr), items, (-dr, 0.0), (-dr, 0.0), "dB"
+    tgt = example.target.float()
+    items = [(label, img.float(), (img.float() - tgt).abs()) for label, img in
+             example.images.items()]
+    first = items[0][2] if items else tgt
+    emax = float(first.max()) or float(tgt.max()) or 1.0
+    return tgt, items, (0.0, float(tgt.max()) or 1.0), (0.0, emax), ""
+
+
+def figure_grid(example: Example, path: str | Path, family: str,
+                dynamic_range_db: float = 40.0, title: str | None = None) -> Path:
+    """Write the comparison figure of one example to ``path`` (PNG) and return it.
+
+    Parameters
+    ----------
+    example : Example
+        Target and reconstructions (:attr:`EvalResult.examples`).
+    path : output PNG file
+    family : ``"mri"`` or ``"radar"``
+    dynamic_range_db : radar display range below the reference peak (dB)
+    title : str, optional (default: setting, volume and index)
+    """
+    tgt, items, (vmin, vmax), (emin, emax), unit = _panels(example, family, dynamic_range_db)
+    n = 1 + len(items)
+    fig = _figure(2.2 * n + 0.8, 4.8)
+    axes = fig.subplots(2, n, squeeze=False)
+    cmap = "inferno" if family == "radar" else "gray"
+    im = axes[0, 0].imshow(tgt.numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
+    axes[0, 0].set_title("target", fontsize=9)
+    for k, (label, img, err) in enumerate(items, start=1):
+        axes[0, k].imshow(img.numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
+        axes[0, k].set_title(label, fontsize=9)
+        em = axes[1, k].imshow(err.numpy(), cmap="magma", vmin=emin, vmax=emax)
+        axes[1, k].set_title(f"error {label}", fontsize=8)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[1, 0].axis("off")
+    scale = (f"images and errors\nin dB over a\n{dynamic_range_db:g} dB dynamic\nrange"
+             if family == "radar" else f"|error|\nscale 0–{emax:.3g}")
+    axes[1, 0].text(0.5, 0.5, scale, ha="center", va="center", fontsize=8,
+                    transform=axes[1, 0].transAxes)
+    fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8, label=unit)
+    if items:
+        fig.colorbar(em, ax=axes[1, :].tolist(), shrink=0.8, label=unit)
+    acc = "stored" if example.acceleration is None else f"×{example.acceleration:g}"
+    fig.suptitle(title or f"{example.pattern} {acc} — {example.volume} [{example.index}]",
+                 fontsize=10)
+    path = Path(path)
+    fig.savefig(path, format="png")
+    return path
+
+
+def write_figures(examples: list[Example], out_dir: str | Path, family: str,
+                  dynamic_range_db: float = 40.0) -> dict[str, str]:
+    """One ``fig_<setting>.png`` per example in ``out_dir``; returns setting key -> file name."""
+    out = {}
+    for ex in examples:
+        key = setting_key(ex.pattern, ex.acceleration)
+        name = f"fig_{key}.png"
+        figure_grid(ex, Path(out_dir) / name, family, dynamic_range_db)
+        out[key] = name
+    return out
+
+
+def loss_curve(train_rows: list[dict], val_rows: list[dict], path: str | Path) -> Path:
+    """Training loss (and validation loss when present) against the step, log-scaled, as PNG."""
+    fig = _figure(6.0, 3.6)
+    ax = fig.subplots()
+    for rows, key, label in ((train_rows, "loss", "train"), (val_rows, "val_loss", "validation")):
+        pts = [(float(r["step"]), float(r[key])) for r in rows
+               if r.get(key) not in (None, "", "nan", "inf")]
+        if pts:
+            ax.plot(*zip(*pts), marker="o" if len(pts) < 30 else None, ms=3, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if all(float(r.get("loss", 1) or 1) > 0 for r in train_rows):
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, format="png")
+    return path

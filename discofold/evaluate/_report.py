@@ -1,0 +1,180 @@
+"""HTML and markdown reports of an evaluation folder and/or a training run folder.
+
+The report is one self-contained folder: ``report.html`` (inline CSS, no scripts, no network)
+and ``report.md`` link their figures by RELATIVE paths to PNG files inside that folder (copied
+there when the report goes elsewhere than the run folder), so the folder can be moved, zipped or
+served as it is.
+
+Sources read from ``run_dir``:
+
+- ``metrics.json`` (``discofold eval``): the tables per setting and the comparison figures;
+- ``train.csv`` / ``val.csv`` (``discofold train``): a loss curve ``loss.png`` and the final
+  numbers, plus ``config.json`` when present.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import shutil
+from pathlib import Path
+
+from .._version import __version__
+from ..errors import InputError
+from ._figures import loss_curve
+from ._tables import METRICS
+
+__all__ = ["render_report", "REPORT_FILES"]
+
+REPORT_FILES = ("report.html", "report.md")
+_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:0.5em 0 1.5em}"
+        "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}th{background:#eee}"
+        "img{max-width:100%}.note{color:#666;font-size:90%}")
+
+
+def _read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def _load_metrics(run_dir: Path) -> dict | None:
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"'{path}' cannot be read as JSON: {exc}") from None
+    if not isinstance(doc, dict) or "summary" not in doc:
+        raise InputError(f"'{path}' is not a discofold eval metrics file (no 'summary')")
+    return doc
+
+
+def _cells(s: dict, fam: str) -> list[str]:
+    cells = [str(s["method"]), str(s["n"])]
+    cells += [f"{s[k + '_mean']:{f}} ± {s[k + '_std']:{f}}" for k, _, f, _ in METRICS[fam]]
+    return cells + [f"{s['runtime_s']:.3g}"]
+
+
+def _head(fam: str) -> list[str]:
+    return ["method", "n"] + [f"{h} {'↑' if up else '↓'}" for _, h, _, up in METRICS[fam]] + \
+        ["runtime / image (s)"]
+
+
+def _groups(doc: dict) -> list[tuple[str, str, list[dict]]]:
+    """``[(setting key, title, summary rows)]`` in order."""
+    from ._tables import setting_key
+
+    out: dict[str, tuple[str, list]] = {}
+    for s in doc["summary"]:
+        key = setting_key(s["pattern"], s["acceleration"])
+        acc = "stored sampling" if s["acceleration"] is None else f"×{s['acceleration']:g}"
+        title = f"{s['pattern']}, {acc} (true ×{s['true_acceleration']:.2f})"
+        out.setdefault(key, (title, []))[1].append(s)
+    return [(k, t, rows) for k, (t, rows) in out.items()]
+
+
+def _copy(src: Path, dest_dir: Path, name: str) -> str:
+    """Copy ``src`` into ``dest_dir/figures`` unless already there; return the relative link."""
+    if src.parent.resolve() == dest_dir.resolve():
+        return name
+    (dest_dir / "figures").mkdir(exist_ok=True)
+    shutil.copyfile(src, dest_dir / "figures" / src.name)
+    return f"figures/{src.name}"
+
+
+def _eval_sections(doc: dict, run_dir: Path, out_dir: Path):
+    """Markdown and HTML of the evaluation part."""
+    fam = doc.get("family") or "mri"
+    info = doc.get("info", {})
+    md = ["## Evaluation", "", f"Model: `{info.get('model')}`; data: `{info.get('data')}`; "
+          f"baselines: {', '.join(info.get('baselines', [])) or 'none'}.", ""]
+    ht = ["<h2>Evaluation</h2>", f"<p>Model: <code>{html.escape(str(info.get('model')))}</code>;"
+          f" data: <code>{html.escape(str(info.get('data')))}</code>.</p>"]
+    for key, title, rows in _groups(doc):
+        md += [f"### {title}", "", "| " + " | ".join(_head(fam)) + " |",
+               "|" + "---|" * len(_head(fam))]
+        md += ["| " + " | ".join(_cells(s, fam)) + " |" for s in rows]
+        ht += [f"<h3>{html.escape(title)}</h3>", "<table><tr>" + "".join(
+            f"<th>{html.escape(h)}</th>" for h in _head(fam)) + "</tr>"]
+        ht += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(s, fam)) + "</tr>"
+               for s in rows]
+        ht.append("</table>")
+        fig = doc.get("figures", {}).get(key)
+        if fig and (run_dir / fig).is_file():
+            link = _copy(run_dir / fig, out_dir, fig)
+            md += ["", f"![{title}]({link})"]
+            ht.append(f'<img src="{html.escape(link)}" alt="{html.escape(title)}">')
+        md.append("")
+    unit = "volumes (per-volume fastMRI metrics)" if fam == "mri" else \
+        f"frames (images in dB, {info.get('dynamic_range_db', 40):g} dB dynamic range)"
+    md.append(f"_mean ± sample std over n {unit}._")
+    ht.append(f'<p class="note">mean ± sample std over n {html.escape(unit)}.</p>')
+    return md, ht
+
+
+def _train_sections(run_dir: Path, out_dir: Path):
+    train, val = _read_csv(run_dir / "train.csv"), _read_csv(run_dir / "val.csv")
+    loss_curve(train, val, out_dir / "loss.png")
+    last = train[-1] if train else {}
+    md = ["## Training", "", f"Steps: {last.get('step', '?')}; final training loss: "
+          f"{last.get('loss', '?')}."]
+    if val:
+        best = min(val, key=lambda r: float(r["val_loss"]))
+        md.append(f"Best validation loss {best['val_loss']} at step {best['step']} "
+                  f"(PSNR {best.get('val_psnr_db', '?')} dB).")
+    cfg = run_dir / "config.json"
+    md += ["", "![loss curve](loss.png)", ""]
+    ht = ["<h2>Training</h2>", "<p>" + html.escape(" ".join(md[2:4])) + "</p>",
+          '<img src="loss.png" alt="loss curve">']
+    if cfg.is_file():
+        text = cfg.read_text(encoding="utf-8")
+        md += ["Configuration:", "", "```json", text.strip(), "```", ""]
+        ht.append(f"<details><summary>configuration</summary><pre>{html.escape(text)}</pre>"
+                  "</details>")
+    return md, ht
+
+
+def render_report(run_dir: str | Path, out_dir: str | Path | None = None,
+                  title: str = "discofold report") -> tuple[Path, Path]:
+    """Render ``report.html`` and ``report.md`` for ``run_dir`` into ``out_dir`` (default
+    ``run_dir``), replacing earlier reports there.
+
+    Raises
+    ------
+    InputError
+        ``run_dir`` is missing or holds neither ``metrics.json`` nor ``train.csv``.
+
+    Returns
+    -------
+    (html path, markdown path)
+    """
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise InputError(f"RUN_DIR '{run}' does not exist or is not a folder")
+    doc = _load_metrics(run)
+    has_train = (run / "train.csv").is_file()
+    if doc is None and not has_train:
+        raise InputError(f"RUN_DIR '{run}' holds neither metrics.json (from discofold eval) "
+                         "nor train.csv (from discofold train)")
+    out = Path(out_dir) if out_dir is not None else run
+    out.mkdir(parents=True, exist_ok=True)
+    md, ht = [f"# {title}", "", f"Run folder: `{run}`; discofold {__version__}.", ""], []
+    for present, make in ((doc is not None, lambda: _eval_sections(doc, run, out)),
+                          (has_train, lambda: _train_sections(run, out))):
+        if present:
+            m, h = make()
+            md += m + [""]
+            ht += h
+    page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
+            f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+            f"<p class=\"note\">Run folder: {html.escape(str(run))}; discofold {__version__}</p>"
+            + "\n".join(ht) + "</body></html>\n")
+    (out / "report.html").write_text(page, encoding="utf-8")
+    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    return out / "report.html", out / "report.md"
