@@ -14,6 +14,7 @@ per-volume / per-frame metrics and example images), :func:`write_metrics`,
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,6 +92,18 @@ def _load_model(model, device):
     return net, cfg.model.name, cfg, path
 
 
+def _check_patterns(family: str, patterns: Sequence[str]) -> None:
+    from ..sampling import list_patterns
+
+    fams = ("mri_1d", "mri_2d") if family == "mri" else ("radar",)
+    valid = [p for f in fams for p in list_patterns(f)]
+    for p in patterns:
+        if p not in valid:
+            close = difflib.get_close_matches(str(p), valid, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise InputError(f"unknown {family} pattern '{p}'{hint}; valid: {', '.join(valid)}")
+
+
 def evaluate(model: nn.Module | str | os.PathLike | None, data: EvalData | str | os.PathLike,
              patterns: Sequence[str] | None = None,
              accelerations: Sequence[float] | None = None,
@@ -125,6 +138,7 @@ def evaluate(model: nn.Module | str | os.PathLike | None, data: EvalData | str |
     dp, da = default_settings(data.family, cfg)
     patterns = dp if patterns is None else list(patterns)
     accelerations = da if accelerations is None else [float(a) for a in accelerations]
+    _check_patterns(data.family, patterns)
     baselines = [DEFAULT_BASELINE[data.family]] if baselines is None else list(baselines)
     run = evaluate_mri if data.family == "mri" else evaluate_radar
     result = run(net, data, patterns, accelerations, baselines, label=label or name,

@@ -25,7 +25,7 @@ from ..errors import InputError
 from ._figures import loss_curve
 from ._tables import METRICS
 
-__all__ = ["render_report", "REPORT_FILES"]
+__all__ = ["render_report", "planned_files", "REPORT_FILES"]
 
 REPORT_FILES = ("report.html", "report.md")
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
@@ -79,16 +79,17 @@ def _groups(doc: dict) -> list[tuple[str, str, list[dict]]]:
     return [(k, t, rows) for k, (t, rows) in out.items()]
 
 
-def _copy(src: Path, dest_dir: Path, name: str) -> str:
-    """Copy ``src`` into ``dest_dir/figures`` unless already there; return the relative link."""
-    if src.parent.resolve() == dest_dir.resolve():
+def _copy(src: Path, dest_dir: Path, link_dir: Path, name: str) -> str:
+    """The relative link of figure ``src`` from the report folder ``link_dir``; copied into
+    ``dest_dir/figures`` unless ``src`` already lies in ``link_dir``."""
+    if src.parent.resolve() == link_dir.resolve():
         return name
     (dest_dir / "figures").mkdir(exist_ok=True)
     shutil.copyfile(src, dest_dir / "figures" / src.name)
     return f"figures/{src.name}"
 
 
-def _eval_sections(doc: dict, run_dir: Path, out_dir: Path):
+def _eval_sections(doc: dict, run_dir: Path, out_dir: Path, link_dir: Path):
     """Markdown and HTML of the evaluation part."""
     fam = doc.get("family") or "mri"
     info = doc.get("info", {})
@@ -107,7 +108,7 @@ def _eval_sections(doc: dict, run_dir: Path, out_dir: Path):
         ht.append("</table>")
         fig = doc.get("figures", {}).get(key)
         if fig and (run_dir / fig).is_file():
-            link = _copy(run_dir / fig, out_dir, fig)
+            link = _copy(run_dir / fig, out_dir, link_dir, fig)
             md += ["", f"![{title}]({link})"]
             ht.append(f'<img src="{html.escape(link)}" alt="{html.escape(title)}">')
         md.append("")
@@ -140,10 +141,20 @@ def _train_sections(run_dir: Path, out_dir: Path):
     return md, ht
 
 
+def planned_files(run_dir: str | Path) -> list[str]:
+    """Names of the files :func:`render_report` writes for ``run_dir`` (figure copies aside)."""
+    extra = ["loss.png"] if (Path(run_dir) / "train.csv").is_file() else []
+    return list(REPORT_FILES) + extra
+
+
 def render_report(run_dir: str | Path, out_dir: str | Path | None = None,
-                  title: str = "discofold report") -> tuple[Path, Path]:
+                  title: str = "discofold report", link_dir: str | Path | None = None
+                  ) -> tuple[Path, Path]:
     """Render ``report.html`` and ``report.md`` for ``run_dir`` into ``out_dir`` (default
     ``run_dir``), replacing earlier reports there.
+
+    ``link_dir`` is the folder the report will finally live in when ``out_dir`` is a staging
+    folder (default ``out_dir``): figures already in ``link_dir`` are linked, not copied.
 
     Raises
     ------
@@ -164,8 +175,9 @@ def render_report(run_dir: str | Path, out_dir: str | Path | None = None,
                          "nor train.csv (from discofold train)")
     out = Path(out_dir) if out_dir is not None else run
     out.mkdir(parents=True, exist_ok=True)
+    link = Path(link_dir) if link_dir is not None else out
     md, ht = [f"# {title}", "", f"Run folder: `{run}`; discofold {__version__}.", ""], []
-    for present, make in ((doc is not None, lambda: _eval_sections(doc, run, out)),
+    for present, make in ((doc is not None, lambda: _eval_sections(doc, run, out, link)),
                           (has_train, lambda: _train_sections(run, out))):
         if present:
             m, h = make()
