@@ -100,8 +100,8 @@ def detect_format(path: Path) -> str:
         raise InputError(f"--input '{path}' does not exist or is not a file")
     try:
         with h5py.File(path, "r") as f:
-            keys = set(f.keys())
-    except OSError as exc:
+            keys = {str(k) for k in f.keys()}
+    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:  # corrupt file
         raise FormatError(f"--input '{path}' is not a readable HDF5 file: {exc}") from None
     if "kspace" in keys:
         return "mri"

@@ -100,6 +100,8 @@ def check_attrs(fh: h5py.File, path: Path) -> dict:
         out["snr_db"] = float(snr)
     if "scenario" in fh.attrs:
         scen = fh.attrs["scenario"]
+        if isinstance(scen, str):  # h5py decodes invalid UTF-8 with surrogate escapes
+            scen = scen.encode("utf-8", "surrogateescape")
         out["scenario"] = scen.decode("utf-8", "replace") if isinstance(scen, bytes) else \
             str(scen)
     return out

@@ -160,13 +160,22 @@ def _fail(path, key, what) -> FormatError:
     return FormatError(f"file '{path}', key '{key}': {what}")
 
 
+def _text(v):
+    """Valid UTF-8 text from bytes or from a str that h5py decoded with surrogate escapes."""
+    if isinstance(v, str):
+        v = v.encode("utf-8", "surrogateescape")
+    return v.decode("utf-8", "replace")
+
+
 def _attrs_to_python(attrs) -> dict:
     out = {}
     for k, v in attrs.items():
-        if isinstance(v, bytes):
-            v = v.decode("utf-8", "replace")
+        if isinstance(v, (bytes, str)):
+            v = _text(v)
         elif isinstance(v, np.ndarray):
             v = v.tolist()
+            if isinstance(v, list) and all(isinstance(e, (bytes, str)) for e in v):
+                v = [_text(e) for e in v]
         elif isinstance(v, np.generic):
             v = v.item()
         out[k] = v
