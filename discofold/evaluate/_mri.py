@@ -198,6 +198,9 @@ def evaluate_mri(model: nn.Module | None, data: EvalData,
 
     stored = _stored(data.volumes[0].read(0))
     settings = [(_STORED, None)] if stored else settings_of(patterns, accelerations)
+    sl0, meta0 = undersample_slice(data.volumes[0].read(0), *settings[0])
+    for m, kind in methods:  # warm-up (caches, first-call costs) outside the timings
+        recon(m, kind, sl0, meta0)
     rows, examples = [], []
     for setting in settings:
         vols = data.volumes if progress is None else progress(

@@ -155,6 +155,10 @@ def evaluate_radar(model: nn.Module | None, data: EvalData,
 
     stored = _stored(data.volumes[0].read(0))
     settings = [(_STORED, None)] if stored else settings_of(patterns, accelerations)
+    v0 = data.volumes[0]
+    fr0, meta0 = undersample_frame(v0.read(0), *settings[0], v0.name, 0)
+    for m, kind in methods:  # warm-up (caches, first-call costs) outside the timings
+        recon(m, kind, fr0, meta0)
     rows, examples = [], []
     for setting in settings:
         items = [(v, i) for v in data.volumes for i in range(v.length)]
