@@ -88,6 +88,23 @@ def atomic_write(path: str | os.PathLike, overwrite: bool = False) -> Iterator[P
     try:
         yield tmp
         _publish(tmp, path, overwrite)
+    except RuntimeError as exc:  # h5py's close after a failed write hides the OSError
+        cause = _os_cause(exc)
+        if cause is None:
+            raise
+        reason = os.strerror(cause.errno) if cause.errno else str(cause)
+        raise OSError(cause.errno, f"{reason} (nothing written)", str(path)) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _os_cause(exc: BaseException) -> OSError | None:
+    """The first :class:`OSError` in the ``__context__``/``__cause__`` chain of ``exc``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
