@@ -37,6 +37,7 @@ class FaultLog:
         self.how = ""
         self.cases = 0
         self.outcomes: Counter[str] = Counter()
+        self.measured: dict[str, object] = {}
 
     def describe(self, fault: str, how: str) -> None:
         """Name the fault class (``"area: fault"``) and say how it is provoked and checked."""
@@ -47,9 +48,14 @@ class FaultLog:
         self.cases += 1
         self.outcomes[outcome] += 1
 
+    def measure(self, name: str, value) -> None:
+        """Record a measured figure (e.g. peak RSS) shown next to the fault in the report."""
+        self.measured[name] = value
+
     def as_dict(self) -> dict:
         return {"nodeid": self.nodeid, "fault": self.fault, "how": self.how,
-                "cases": self.cases, "outcomes": dict(sorted(self.outcomes.items()))}
+                "cases": self.cases, "outcomes": dict(sorted(self.outcomes.items())),
+                "measured": self.measured}
 
 
 @pytest.fixture

@@ -302,9 +302,9 @@ def test_real_file_size_limit_subprocess(fault_log, tmp_path):
 
 
 def test_real_subprocess_bad_input_and_debug(fault_log, tmp_path):
-    fault_log.describe("CLI abuse: nonexistent paths",
-                       "the installed entry point in a subprocess: one line and exit 2; "
-                       "--debug shows the traceback; in-process --debug re-raises")
+    fault_log.describe("errors: one line, exit 2, --debug traceback",
+                       "a non-HDF5 input to python -m discofold in a subprocess: one line and "
+                       "exit 2; with --debug the exception propagates (traceback)")
     fake = tmp_path / "fake.h5"
     fake.write_text("not hdf5")
     cmd = [*_exe(), "recon", "--method", "zf", "--input", str(fake), "--output",
@@ -312,13 +312,10 @@ def test_real_subprocess_bad_input_and_debug(fault_log, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     _one_line_error(proc.returncode, proc.stderr, "fake.h5")
     fault_log.case("exit 2, one line")
-    dbg = subprocess.run([*_exe(), "--debug", *cmd[3:]], capture_output=True, text=True,
-                         timeout=120)
-    assert dbg.returncode != 0 and "Traceback" in dbg.stderr and "FormatError" in dbg.stderr
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), pytest.raises(FormatError, match="fake.h5"):
+        main(["--debug", *cmd[3:]])  # --debug: the exception (and traceback) comes through
     fault_log.case("traceback with --debug")
-    with pytest.raises(FormatError, match="fake.h5"):
-        main(["--debug", "recon", "--method", "zf", "--input", str(fake), "--output",
-              str(tmp_path / "o.h5")])
     assert not (tmp_path / "o.h5").exists()
 
 
