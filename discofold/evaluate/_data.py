@@ -14,6 +14,9 @@ Data specs
 ``sim:radar?n=4&geometry=S0&size=32``
     ``n`` frames (4) of geometry preset ``geometry`` (S0) at ``size`` pixels (32), scene
     ``points`` or ``satellite`` (points), echo-domain ``snr`` in dB (none), ``seed`` (0).
+    ``extent`` (metres) replaces the preset's 19.2 m square window by a smaller or larger one
+    with the same carrier, bandwidth and rotation; the unambiguous sampling then has
+    proportionally fewer or more pulses and frequencies (9.6 m: about half of each).
     Frames are full-aperture; apertures are drawn at evaluation.
 
 Each simulated volume ``v`` is a pure function of ``(seed, v)``, so a spec always gives the
@@ -39,6 +42,7 @@ from ..data import (
     RadarH5Reader,
     SimulatedMRIDataset,
     SimulatedRadarDataset,
+    make_geometry,
     radar_preset,
     rss,
 )
@@ -53,8 +57,8 @@ __all__ = ["Volume", "EvalData", "load_data", "SIM_DEFAULTS"]
 SIM_DEFAULTS = {
     "mri": {"n": "4", "slices": "1", "size": "64", "coils": "8", "source": "phantom",
             "snr": "none", "oversample": "2", "seed": "0"},
-    "radar": {"n": "4", "geometry": "S0", "size": "32", "scene": "points", "snr": "none",
-              "seed": "0"},
+    "radar": {"n": "4", "geometry": "S0", "size": "32", "extent": "preset", "scene": "points",
+              "snr": "none", "seed": "0"},
 }
 _FULL = [PatternSpec("equispaced", 1.0)]
 
@@ -164,10 +168,25 @@ def _sim_mri_reader(ds: SimulatedMRIDataset, name: str, snr) -> Callable[[int], 
     return read
 
 
+def _radar_geometry(name: str, size: int, extent: str):
+    """Preset ``name`` at ``size`` pixels, optionally on a square window of ``extent`` metres."""
+    geo = radar_preset(name, image_size=size)
+    if extent == "preset":
+        return geo
+    e = float(extent)
+    if not e > 0:
+        raise InputError(f"sim spec: extent must be > 0 metres, got {extent!r}")
+    f, a = geo.frequencies_hz, geo.angles_rad
+    df = float(f[1] - f[0]) if f.numel() > 1 else 1.0
+    da = float(a[1] - a[0]) if a.numel() > 1 else 0.0
+    return make_geometry(float(f[f.numel() // 2]), df * f.numel(), da * a.numel() or 1e-3,
+                         (size, size), extent_m=(e, e), name=name)
+
+
 def _sim_radar(opts: dict) -> list[Volume]:
     n, size, seed = _int(opts, "n", 1), _int(opts, "size", 8), _int(opts, "seed", 0)
     try:
-        geo = radar_preset(opts["geometry"], image_size=size)
+        geo = _radar_geometry(opts["geometry"], size, opts["extent"])
     except (KeyError, ValueError, InputError) as exc:
         raise InputError(f"sim spec: geometry {opts['geometry']!r}: {exc}") from None
     if opts["scene"] not in ("points", "satellite"):

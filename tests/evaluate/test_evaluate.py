@@ -134,7 +134,7 @@ def test_summary_mean_and_sample_std():
 
 # --------------------------------------------------------------------------- radar
 def test_radar_rows_match_direct_formulas():
-    data = load_data("sim:radar?n=1&size=16&seed=3")
+    data = load_data("sim:radar?n=1&size=16&seed=3&extent=9.6")
     res = evaluate_radar(None, data, ["random_pulses"], [2.0], ["pfa"])
     assert [r["method"] for r in res.rows] == ["zf", "pfa"]
     ex = res.examples[0]
