@@ -27,7 +27,7 @@ from discofold.metrics import nmse, psnr, ssim
 from discofold.models import AcquisitionMeta, build
 from discofold.operators import CartesianMRI, ifft2c
 from discofold.sampling import make_mask, seed_from
-from discofold.train import build_from_checkpoint, load_config, save_checkpoint
+from discofold.train import build_from_checkpoint, load_config, save_checkpoint, train
 
 SHAPE = (32, 29)
 TARGET = (30, 27)
@@ -43,7 +43,9 @@ def _checkpoint(path, name):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
-    mri_ckpt = _checkpoint(root / "mri.pt", "tiny_mri")
+    run = root / "run"  # a real 2-step training run: its last.pt is the MRI checkpoint
+    train(load_config("tiny_mri", overrides=["train.steps=2"]), run, quiet=True)
+    mri_ckpt = run / "last.pt"
     radar_ckpt = _checkpoint(root / "radar.pt", "tiny_radar")
     files, stored = root / "mri", root / "mri_stored"
     files.mkdir()
@@ -59,8 +61,8 @@ def setup(tmp_path_factory):
             mask = make_mask("equispaced", SHAPE, 2.0, generator=1).mask
             write_mri_file(stored / "under.h5", kspace * mask, mask=mask, target=target,
                            attrs={"pattern": "equispaced"})
-    return {"root": root, "mri_ckpt": mri_ckpt, "radar_ckpt": radar_ckpt, "files": files,
-            "stored": stored}
+    return {"root": root, "run": run, "mri_ckpt": mri_ckpt, "radar_ckpt": radar_ckpt,
+            "files": files, "stored": stored}
 
 
 def _model_volume(model, path, pattern, acc):
@@ -91,7 +93,7 @@ def test_eval_mri_files_matches_recomputation(setup, tmp_path, capsys):
                "--out", str(out), "--quiet"])
     assert rc == 0
     doc = json.loads((out / "metrics.json").read_text())
-    assert doc["info"]["model"] == "varnet" and doc["info"]["checkpoint"].endswith("mri.pt")
+    assert doc["info"]["model"] == "varnet" and doc["info"]["checkpoint"].endswith("last.pt")
     model, _, _ = build_from_checkpoint(setup["mri_ckpt"])
     for v in range(2):
         path = setup["files"] / f"vol{v}.h5"
@@ -162,6 +164,27 @@ def test_eval_radar_files(setup, tmp_path):
     rows = json.loads((out / "metrics.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["zf", "pfa", "r_unified_radar"]
     assert rows[0]["volume"] == "target.h5:0"
+
+
+def test_report_of_training_run_with_eval(setup, capsys):
+    run = setup["run"]
+    assert main(["eval", "--checkpoint", str(run / "best.pt"), "--data",
+                 "sim:mri?n=1&size=32x29&coils=2&oversample=1", "--patterns", "random",
+                 "--accelerations", "2", "--baseline", "none", "--out", str(run), "--quiet"]) == 2
+    assert "not empty" in capsys.readouterr().err  # the run folder holds the training files
+    assert main(["eval", "--checkpoint", str(run / "best.pt"), "--data",
+                 "sim:mri?n=1&size=32x29&coils=2&oversample=1", "--patterns", "random",
+                 "--accelerations", "2", "--baseline", "none", "--out", str(run), "--quiet",
+                 "--overwrite"]) == 0
+    assert (run / "train.csv").is_file() and (run / "best.pt").is_file()  # kept
+    assert main(["report", str(run), "--quiet"]) == 0
+    html = (run / "report.html").read_text()
+    links = re.findall(r'<img src="([^"]+)"', html)
+    assert links == ["fig_random_x2.png", "loss.png"]
+    assert all((run / link).stat().st_size > 1000 for link in links)
+    md = (run / "report.md").read_text()
+    val = (run / "val.csv").read_text().splitlines()[-1].split(",")
+    assert f"Best validation loss {val[1]} at step {val[0]}" in md and "## Evaluation" in md
 
 
 def _bad(setup, tmp_path, capsys, **change):
