@@ -35,6 +35,10 @@ def _dataset(fh: h5py.File, path: Path, key: str) -> h5py.Dataset:
         found = "a group" if obj is not None else "nothing"
         raise FormatError(f"{path}: key '{key}': expected a dataset, found {found} "
                           f"(keys present: {sorted(str(k) for k in fh.keys())})")
+    if isinstance(fh.get(key, getlink=True), h5py.ExternalLink) or obj.external \
+            or obj.is_virtual:
+        raise FormatError(f"{path}: key '{key}': refused: the data lives outside the file "
+                          "(external link, external raw storage or virtual dataset)")
     return obj
 
 

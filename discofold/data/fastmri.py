@@ -182,6 +182,18 @@ def _attrs_to_python(attrs) -> dict:
     return out
 
 
+def _foreign_storage(f: h5py.File, key: str, ds: h5py.Dataset) -> str:
+    """Why ``ds`` reads data from outside the file (external link, external raw storage,
+    virtual dataset), or ``""``: such datasets could make a reader read any file on disk."""
+    if isinstance(f.get(key, getlink=True), h5py.ExternalLink):
+        return "it is an external link to another file"
+    if ds.external:
+        return "its data is stored in external raw files"
+    if ds.is_virtual:
+        return "it is a virtual dataset mapping other files"
+    return ""
+
+
 class FastMRIFile:
     """A fastMRI-format file opened read-only; slices are read lazily with :meth:`read_slice`.
 
@@ -235,6 +247,10 @@ class FastMRIFile:
             return None
         if not isinstance(obj, h5py.Dataset):
             raise _fail(self.path, key, f"expected a dataset, got {type(obj).__name__}")
+        reason = _foreign_storage(self._f, key, obj)
+        if reason:
+            raise _fail(self.path, key, f"refused: {reason}; an untrusted file may only hold its "
+                        "own data")
         return obj
 
     def _check_bytes(self, key: str, shape, itemsize: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -261,3 +262,36 @@ def test_not_an_hdf5_file(fault_log, kind, body, hdf5_signature):
         path = Path(tmp) / "fake.h5"
         path.write_bytes((b"\x89HDF\r\n\x1a\n" if hdf5_signature else b"") + body)
         _check(path, kind, fault_log, True, None, set())
+
+
+# --------------------------------------------------------------------------- foreign storage
+def _foreign(path: Path, spec, key: str, how: str, other: Path) -> Path:
+    """Write ``spec`` but make ``key`` read from ``other`` (outside the file)."""
+    value = spec.data.pop(key)
+    write_raw(other, type(spec)({key: value}))
+    write_raw(path, spec)
+    with h5py.File(path, "a") as f:
+        if how == "external link":
+            f[key] = h5py.ExternalLink(str(other), key)
+        elif how == "external raw storage":
+            raw = other.with_suffix(".raw")
+            raw.write_bytes(np.ascontiguousarray(value).tobytes())
+            f.create_dataset(key, shape=value.shape, dtype=value.dtype,
+                             external=[(str(raw), 0, value.nbytes)])
+        else:
+            layout = h5py.VirtualLayout(shape=value.shape, dtype=value.dtype)
+            layout[...] = h5py.VirtualSource(str(other), key, shape=value.shape)
+            f.create_virtual_dataset(key, layout)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["mri", "radar"])
+@pytest.mark.parametrize("how", ["external link", "external raw storage", "virtual dataset"])
+def test_data_stored_outside_the_file_is_refused(fault_log, tmp_path, kind, how):
+    fault_log.describe(f"hostile {kind} file: data stored outside the file",
+                       "the main dataset is an external link, external raw storage or a virtual "
+                       "dataset (HDF5 would read another file on disk): refused naming the key")
+    key = "kspace" if kind == "mri" else "echo"
+    path = _foreign(tmp_path / "f.h5", _spec(kind, 0), key, how, tmp_path / "other.h5")
+    err = _check(path, kind, fault_log, True, key, {key})
+    assert f"'{key}'" in str(err) and "refused" in str(err)
