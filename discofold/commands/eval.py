@@ -157,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
         device = torch.device(args.device)
     except RuntimeError:
         raise InputError(f"--device '{args.device}' is not a torch device") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device '{args.device}': CUDA is not available on this machine")
     start = time.perf_counter()
 
     def bar(items, total, desc):
@@ -166,6 +168,10 @@ def run(args: argparse.Namespace) -> int:
                       _baselines(args.baseline), device=device, params_file=args.params,
                       progress=bar)
     files = publish_dir(out, lambda tmp: save_evaluation(result, tmp))
+    if result.info["settings"] == [["stored", None]] and (args.patterns or args.accelerations):
+        print("discofold eval: note: the data is already undersampled; --patterns and "
+              "--accelerations were not applied (each file is evaluated under its own sampling)",
+              file=sys.stderr)
     if not args.quiet:
         by: dict = {}
         for s in summarize(result.rows):

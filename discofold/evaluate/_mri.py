@@ -132,7 +132,12 @@ def _volume_rows(vol, setting, methods, recon, example_slice: int | None):
     times = {m: 0.0 for m, _ in methods}
     targets, accs, example, meta = [], [], None, {}
     for i in range(vol.length):
-        sl, meta = undersample_slice(vol.read(i), *setting)
+        raw = vol.read(i)
+        if _stored(raw) != (setting[0] == _STORED):
+            raise InputError(f"'{vol.name}' slice {i} is {'' if _stored(raw) else 'not '}"
+                             "undersampled unlike the first file: evaluate fully sampled and "
+                             "undersampled files in separate runs")
+        sl, meta = undersample_slice(raw, *setting)
         targets.append(sl.target.float())
         accs.append(meta["true_acceleration"])
         for m, kind in methods:

@@ -104,7 +104,12 @@ def _methods(model, label, baselines: Sequence[str]):
 
 
 def _frame_rows(vol, i, setting, methods, recon):
-    fr, meta = undersample_frame(vol.read(i), *setting, vol.name, i)
+    raw = vol.read(i)
+    if _stored(raw) != (setting[0] == _STORED):
+        raise InputError(f"'{vol.name}' frame {i} {'has' if _stored(raw) else 'lacks'} a sparse "
+                         "stored aperture unlike the first frame: evaluate full-aperture and "
+                         "sparse files in separate runs")
+    fr, meta = undersample_frame(raw, *setting, vol.name, i)
     ref = fr.reference_image.to(torch.complex64)
     rows, images = [], {}
     for m, kind in methods:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 
 import h5py
 import pytest
@@ -207,6 +208,10 @@ def test_eval_bad_input(setup, tmp_path, capsys):
     torch.save(ckpt, old)
     empty = tmp_path / "empty"
     empty.mkdir()
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(setup["files"] / "vol0.h5", mixed / "a.h5")
+    shutil.copy(setup["stored"] / "under.h5", mixed / "b.h5")
     cases = [
         ({"--checkpoint": str(tmp_path / "missing.pt")}, "does not exist"),
         ({"--checkpoint": str(corrupt)}, "corrupt"),
@@ -216,6 +221,9 @@ def test_eval_bad_input(setup, tmp_path, capsys):
         ({"--checkpoint": str(setup["radar_ckpt"])}, "radar model but"),
         ({"--patterns": "equispaced,radiall"}, "unknown mri pattern 'radiall'"),
         ({"--data": "sim:mri?sise=32"}, "did you mean 'size'"),
+        ({"--data": str(mixed), "--patterns": "equispaced", "--accelerations": "2"},
+         "'b.h5' slice 0 is undersampled unlike the first file"),
+        ({"--device": "cuda:0" if not torch.cuda.is_available() else "nodevice"}, "--device"),
     ]
     for change, message in cases:
         rc, err = _bad(setup, tmp_path, capsys, **change)
