@@ -47,7 +47,9 @@ class EvalResult:
     rows : list of dict
         One row per (setting, method, volume): ``family``, ``pattern``, ``acceleration``
         (nominal), ``true_acceleration``, ``method``, ``kind`` (``zero-filled``, ``baseline``,
-        ``model``), ``volume``, ``n_images``, ``runtime_s`` (mean seconds per image) and the
+        ``model``), ``volume``, ``n_images``, ``runtime_s`` (mean wall-clock seconds per
+        image of the whole reconstruction call, operator setup and coil-map estimation
+        included, after one untimed warm-up call per method) and the
         metrics (MRI: ``nmse``, ``psnr``, ``ssim`` per volume; radar: ``nmse_db``, ``psnr``,
         ``ssim``, ``correlation``, ``entropy``, ``contrast`` per frame, ``volume`` =
         ``file:frame``).
