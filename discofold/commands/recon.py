@@ -20,7 +20,7 @@ attributes plus ``recon_method`` and ``recon_params``; radar ``image`` complex64
 Methods: ``zf`` zero-filled / density-compensated adjoint, ``cg`` CG-SENSE (Tikhonov), ``fista``
 (ℓ1 on Daubechies-4 wavelets for MRI, on pixels for radar), ``tv`` (total variation by PDHG; plus
 ``--lam-l1`` ℓ1 for radar), and for radar only ``rd`` range-Doppler, ``pfa`` polar format, ``omp``
-OMP per range cell.  ``--lam`` is relative (see :mod:`discofold.commands._recon_methods`); the
+OMP per range cell.  ``--lam`` is relative (see :mod:`discofold.solvers.pipeline`); the
 defaults are the weights tuned on a validation split by ``benchmarks/baselines.py``
 (``discofold/configs/baselines_tuned.json``; ``--params FILE`` reads another such file).
 
@@ -51,8 +51,7 @@ import torch
 
 from ..data import FastMRIFile, RadarH5Reader, write_radar_image, write_reconstruction
 from ..errors import DiscofoldError, FormatError, InputError
-from ._common import check_new_files, positive_int, progress
-from ._recon_methods import (
+from ..solvers.pipeline import (
     ITERATIVE,
     METHODS,
     METHODS_FOR,
@@ -60,6 +59,7 @@ from ._recon_methods import (
     recon_mri_slice,
     recon_radar_frame,
 )
+from ._common import check_new_files, positive_int, progress
 
 __all__ = ["register", "run", "detect_format"]
 

@@ -248,7 +248,7 @@ def _radar_file(path: Path) -> Volume:
         if fr.mask is not None and not bool(fr.mask.all()):
             raise InputError(f"'{path}' frame {i}: no 'reference_image' and the aperture is "
                              "sparse; evaluation needs a reference")
-        from ..commands._recon_methods import radar_operator
+        from ..solvers.pipeline import radar_operator
 
         ref = radar_operator(fr).reference_image(fr.echo.to(torch.complex64))
         return replace(fr, reference_image=ref.to(torch.complex64))

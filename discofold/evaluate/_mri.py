@@ -6,7 +6,7 @@ repeatable evaluation masks); a file that is already undersampled (it has a ``ma
 ``trajectory``) is evaluated once under its own sampling instead.  Every method reconstructs
 the same measurements:
 
-- ``zf`` and the classical baselines run :func:`discofold.commands._recon_methods.recon_mri_slice`
+- ``zf`` and the classical baselines run :func:`discofold.solvers.pipeline.recon_mri_slice`
   (the ``discofold recon`` pipeline, tuned weights from ``baselines_tuned.json``);
 - the model is called as ``model(y, op, meta)`` with ``op`` the ``CartesianMRI`` of the mask and
   coil maps estimated from the calibration region (as for file training), and the magnitude of
@@ -24,19 +24,19 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from ..commands._recon_methods import (
-    METHODS_FOR,
-    estimate_coil_maps,
-    load_params,
-    mri_operator,
-    recon_mri_slice,
-)
 from ..data.fastmri import MRISlice, center_crop_or_pad
 from ..errors import InputError
 from ..metrics import nmse, psnr, ssim
 from ..models import AcquisitionMeta
 from ..operators import CartesianMRI
 from ..sampling import make_mask, seed_from
+from ..solvers.pipeline import (
+    METHODS_FOR,
+    estimate_coil_maps,
+    load_params,
+    mri_operator,
+    recon_mri_slice,
+)
 from ._data import EvalData
 from ._result import EvalResult, Example, model_label, settings_of, timed
 

@@ -21,7 +21,6 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from ..commands._recon_methods import METHODS_FOR, load_params, recon_radar_frame
 from ..data.radar_io import RadarFrame
 from ..errors import InputError
 from ..metrics import (
@@ -35,6 +34,7 @@ from ..metrics import (
 from ..models import AcquisitionMeta
 from ..operators import PolarRadar
 from ..sampling import make_mask, seed_from
+from ..solvers.pipeline import METHODS_FOR, load_params, recon_radar_frame
 from ._data import EvalData
 from ._result import EvalResult, Example, model_label, settings_of, timed
 

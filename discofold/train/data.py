@@ -93,18 +93,24 @@ def _mri(cfg: DataConfig, length: int, seed: int, files) -> Dataset:
         keyed.parts = [MRIFileDataset(list(files), matrix=cfg.shape, mask_fn=keyed.mask_fn,
                                       use_file_mask=False)]
         return keyed
-    if cfg.source not in ("phantom", "images"):
-        raise ConfigError(f"data.source must be 'phantom' or 'images', got {cfg.source!r}")
-    source = "phantom"
-    if cfg.source == "images":
-        from ..data import ImageSource
+    names = cfg.source.split("+")  # "phantom+images" mixes both sources evenly
+    if not set(names) <= {"phantom", "images"}:
+        raise ConfigError("data.source must be 'phantom', 'images' or 'phantom+images', got "
+                          f"{cfg.source!r}")
+    sources = []
+    for name in names:
+        if name == "images":
+            from ..data import ImageSource
 
-        source = ImageSource()
-    snrs = _snrs(cfg)
-    n = _split_length(length, len(snrs))
-    parts = [SimulatedMRIDataset(n, cfg.shape, [tuple(p) for p in cfg.patterns], source=source,
+            sources.append(ImageSource())
+        else:
+            sources.append("phantom")
+    combos = [(src, s) for src in sources for s in _snrs(cfg)]
+    n = _split_length(length, len(combos))
+    parts = [SimulatedMRIDataset(n, cfg.shape, [tuple(p) for p in cfg.patterns], source=src,
                                  num_coils=cfg.num_coils, snr_db=s, seed=seed * 131 + k,
-                                 oversample=cfg.oversample) for k, s in enumerate(snrs)]
+                                 oversample=cfg.oversample)
+             for k, (src, s) in enumerate(combos)]
     return _Keyed(parts)
 
 
@@ -113,12 +119,14 @@ def _radar(cfg: DataConfig, length: int, seed: int, files) -> Dataset:
         if not files:
             raise ConfigError("data.kind = 'radar_files' needs data.train_files (and val_files)")
         return _Keyed([RadarFileDataset(list(files))], limit=length)
-    geo = radar_preset(cfg.geometry, image_size=cfg.image_size)
-    combos = [(a, s) for a in cfg.accelerations for s in _snrs(cfg)]
+    # "S0+S1" mixes geometries evenly (a repeated name weights it); batches must then hold
+    # one sample (a batch shares one operator), see collate_for
+    geos = [radar_preset(g, image_size=cfg.image_size) for g in cfg.geometry.split("+")]
+    combos = [(geo, a, s) for geo in geos for a in cfg.accelerations for s in _snrs(cfg)]
     n = _split_length(length, len(combos))
     parts = [SimulatedRadarDataset(geo, cfg.scene, n, list(cfg.apertures), a, s,
                                    seed=seed * 131 + k, reference=cfg.reference)
-             for k, (a, s) in enumerate(combos)]
+             for k, (geo, a, s) in enumerate(combos)]
     return _Keyed(parts)
 
 
@@ -169,7 +177,17 @@ def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset | None]:
 def collate_for(cfg: DataConfig):
     """The collate function of the data family."""
     fam = family_of(cfg)
+    if fam == "radar" and "+" in cfg.geometry:
+        return _one_geometry_collate
     return mri_collate if fam == "mri" else default_collate
+
+
+def _one_geometry_collate(items):
+    shapes = {tuple(item[0].shape) for item in items}
+    if len(shapes) > 1:
+        raise ConfigError(f"a batch mixes radar geometries (echo shapes {sorted(shapes)}); with "
+                          "several data.geometry values use train.batch_size = 1")
+    return default_collate(items)
 
 
 class StepBatchSampler:
@@ -214,7 +232,7 @@ def _common(values) -> object | None:
 
 def _acs_maps(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Coil maps ``(B, C, H, W)`` estimated from each sample's calibration box (files)."""
-    from ..commands._recon_methods import estimate_coil_maps
+    from ..solvers.pipeline import estimate_coil_maps
 
     return torch.stack([estimate_coil_maps(y[i], m[0] if m.shape[-2] == 1 else m)
                         for i, m in enumerate(mask)])
@@ -261,7 +279,9 @@ class BatchAdapter:
         extent = tuple(float(v) for v in params["extent_m"][0])
         key = (angles.numpy().tobytes(), freqs.numpy().tobytes(), shape, extent)
         if key not in self._radar_ops:
-            self._radar_ops = {key: PolarRadar(angles.to(dev), freqs.to(dev), shape, extent)}
+            if len(self._radar_ops) >= 4:  # a few geometries (data.geometry = "S0+S1")
+                self._radar_ops.clear()
+            self._radar_ops[key] = PolarRadar(angles.to(dev), freqs.to(dev), shape, extent)
         op = copy.copy(self._radar_ops[key])
         op.mask = params["mask"].to(dev)
         op.batch_shape = tuple(op.mask.shape[:-2])

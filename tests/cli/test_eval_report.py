@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from discofold.cli import main
-from discofold.commands._recon_methods import estimate_coil_maps
 from discofold.data import (
     SimulatedMRIDataset,
     SimulatedRadarDataset,
@@ -28,6 +27,7 @@ from discofold.metrics import nmse, psnr, ssim
 from discofold.models import AcquisitionMeta, build
 from discofold.operators import CartesianMRI, ifft2c
 from discofold.sampling import make_mask, seed_from
+from discofold.solvers.pipeline import estimate_coil_maps
 from discofold.train import build_from_checkpoint, load_config, save_checkpoint, train
 
 SHAPE = (32, 29)

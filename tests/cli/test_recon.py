@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from discofold.cli import main
-from discofold.commands._recon_methods import calibration_box, estimate_coil_maps
 from discofold.data import (
     birdcage_maps,
     make_geometry,
@@ -26,6 +25,7 @@ from discofold.data import (
 from discofold.data.phantoms import rasterize_ellipses, shepp_logan_ellipses
 from discofold.metrics import psnr, radar_nmse_db
 from discofold.sampling import make_mask
+from discofold.solvers.pipeline import calibration_box, estimate_coil_maps
 
 SHAPE = (40, 36)  # non-square, k-space matrix
 CROP = (36, 32)  # target smaller than the matrix

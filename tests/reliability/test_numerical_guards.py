@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-import discofold.commands._recon_methods as rm
+import discofold.solvers.pipeline as rm
 from discofold.cli import main
 from discofold.data import write_mri_file, write_radar_h5
 from discofold.errors import DivergenceError, InputError

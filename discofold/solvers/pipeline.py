@@ -1,0 +1,320 @@
+"""File-level reconstruction pipeline: the methods behind ``discofold recon``, ``discofold eval``
+and ``benchmarks/baselines.py``.
+
+One place decides how a method runs on one MRI slice or one radar frame, so the command line and
+the benchmark that tunes its default weights use exactly the same pipeline.
+
+Scaling (what ``--lam`` means)
+------------------------------
+Every iterative method works on normalised data: ``y`` is divided by ``s = max |x₀|`` with
+``x₀`` the zero-filled (density-compensated) image, so the solution has a peak of about 1
+whatever the scanner or simulator units; the result is multiplied back by ``s``.  The weights
+are relative to the operator: the solvers receive ``λ·L`` with ``L = ‖A‖²`` (largest
+eigenvalue of ``AᴴA``; 1 for Cartesian MRI with normalised coil maps, about ``P·F`` for radar),
+so one ``--lam`` value means the same thing on every data set and resolution.
+
+Coil maps (multi-coil MRI files carry none)
+-------------------------------------------
+:func:`estimate_coil_maps`: the fully sampled calibration (ACS) box of the mask, tapered by a
+separable Hann window (the smoothing), gives low-resolution coil images ``l_c``; the maps are
+``S_c = l_c / max(RSS(l), ε·max RSS(l))`` with ``ε = 0.05``.  So ``Σ_c |S_c|² = 1`` wherever the
+low-resolution object is above 5 % of its peak and falls smoothly to 0 in the empty background.
+The image phase is absorbed into the maps (as with ESPIRiT's first eigenvector), which is
+harmless because the output is a magnitude.  This is the classic "low-resolution ACS coil images
+divided by their RSS" estimate (Pruessmann et al. 1999, McKenzie et al. 2002), not ESPIRiT.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from ..data.coils import rss
+from ..data.fastmri import MRISlice, center_crop_or_pad
+from ..errors import ConfigError, InputError
+from ..operators import CartesianMRI, LinearOperator, NonCartesianMRI, PolarRadar, ifft2c
+from .fista import fista
+from .linear import cg_sense, zero_filled
+from .radar import omp_range_cells, polar_format, radar_geometry, range_doppler
+from .tv import tv
+
+__all__ = [
+    "METHODS",
+    "METHODS_FOR",
+    "ITERATIVE",
+    "calibration_box",
+    "estimate_coil_maps",
+    "load_params",
+    "reconstruct",
+    "mri_operator",
+    "recon_mri_slice",
+    "radar_operator",
+    "recon_radar_frame",
+]
+
+METHODS = ("zf", "cg", "fista", "tv", "rd", "pfa", "omp")
+METHODS_FOR = {"mri": ("zf", "cg", "fista", "tv"), "radar": METHODS}
+ITERATIVE = ("cg", "fista", "tv")
+_MIN_ACS = 4  # calibration lines needed along each axis to estimate coil maps
+_MAP_FLOOR = 0.05
+_NC_ACS_PIXELS = 24  # non-Cartesian: calibration disc of this many k-space pixels across
+_TUNED = "baselines_tuned.json"
+
+
+# --------------------------------------------------------------------------- parameters
+def load_params(kind: str, method: str, path: str | Path | None = None) -> dict:
+    """Default parameters of ``method`` on ``kind`` (``"mri"``/``"radar"``) data: the tuned
+    ``params`` plus ``max_iter`` stored by ``benchmarks/baselines.py`` in
+    ``discofold/configs/baselines_tuned.json`` (or ``path``)."""
+    try:
+        if path is None:
+            text = resources.files("discofold").joinpath("configs", _TUNED).read_text()
+        else:
+            text = Path(path).read_text()
+        doc = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the tuned weights '{path or _TUNED}': {exc}") from exc
+    entry = doc.get(kind, {}).get(method)
+    if entry is None:
+        return {}
+    if not isinstance(entry, dict) or not isinstance(entry.get("params", {}), dict):
+        raise ConfigError(f"tuned weights '{path or _TUNED}': entry {kind}.{method} must be an "
+                          f"object with 'params', got {entry!r}")
+    out = dict(entry.get("params", {}))
+    if "max_iter" in entry:
+        out["max_iter"] = int(entry["max_iter"])
+    return out
+
+
+# --------------------------------------------------------------------------- generic solve
+def _norm_sq(op: LinearOperator, like: torch.Tensor) -> float:
+    """``‖A‖²`` times 1.001 (a safe step size): for ``CartesianMRI`` the bound
+    ``max_r Σ_c |S_c(r)|²`` (orthonormal FFT, mask ≤ 1; 1 single-coil), otherwise 30 steps of
+    power iteration."""
+    if isinstance(op, CartesianMRI):
+        maps = op.coil_maps
+        lam = 1.0 if maps is None else float((maps.abs() ** 2).sum(dim=-3).max())
+        return max(lam, 1e-12) * 1.001
+    lam = op.compute_norm(max_iter=30, tol=1e-4, dtype=like.dtype)
+    if not math.isfinite(lam) or lam <= 0:
+        raise InputError(f"{op.name}: operator norm estimate is {lam}")
+    return lam * 1.001
+
+
+def reconstruct(y: torch.Tensor, op: LinearOperator, method: str, params: dict,
+                sparsity: str = "wavelet") -> torch.Tensor:
+    """Run ``method`` (``zf``/``cg``/``fista``/``tv``) on measurements ``y`` with operator ``op``.
+
+    Parameters
+    ----------
+    y : complex Tensor ``(..., *op.out_shape)``
+    op : LinearOperator
+    method : str
+    params : dict
+        ``lam`` (relative, see the module docstring), ``lam_l1`` (``tv`` only), ``max_iter``.
+    sparsity : {"wavelet", "identity"}
+        FISTA's ℓ1 basis: Daubechies-4 wavelets (MRI) or pixels (sparse radar scenes).
+
+    Returns
+    -------
+    complex Tensor ``(..., *op.in_shape)``: the image in the units of ``y``.
+    """
+    x0 = zero_filled(y, op)
+    if method == "zf":
+        return x0
+    if method not in ITERATIVE:
+        raise InputError(f"reconstruct: unknown method {method!r}; valid: zf, "
+                         f"{', '.join(ITERATIVE)}")
+    scale = float(x0.abs().max())
+    if scale == 0.0:
+        return torch.zeros_like(x0)
+    yn = y / scale
+    lip = _norm_sq(op, x0)
+    lam = float(params.get("lam", 0.0)) * lip
+    it = params.get("max_iter")
+    kw = {} if it is None else {"max_iter": int(it)}
+    if method == "cg":
+        x = cg_sense(yn, op, lam=lam, **kw)
+    elif method == "fista":
+        levels = 3 if min(x0.shape[-2:]) >= 32 else 1
+        x = fista(yn, op, lam, transform=sparsity, levels=levels, step=1.0 / lip, **kw)
+    else:
+        lam_l1 = float(params.get("lam_l1", 0.0)) * lip
+        x = tv(yn, op, lam, lam_l1=lam_l1, L=lip, **kw)
+    return x * scale
+
+
+# --------------------------------------------------------------------------- coil maps
+def _centre_run(line: torch.Tensor) -> tuple[int, int]:
+    """``[start, stop)`` of the run of True values containing the centre index ``n//2``."""
+    n = line.numel()
+    c = n // 2
+    if not bool(line[c]):
+        return c, c
+    lo, hi = c, c + 1
+    while lo > 0 and bool(line[lo - 1]):
+        lo -= 1
+    while hi < n and bool(line[hi]):
+        hi += 1
+    return lo, hi
+
+
+def calibration_box(mask: torch.Tensor | None, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """The fully sampled centred box ``(rows, cols)`` of a Cartesian mask.
+
+    ``mask`` ``(W,)`` (column mask: every row of a sampled column is measured) or ``(H, W)``;
+    ``None`` (fully sampled) gives the whole grid.  A 2-D box is the centred rectangle spanned by
+    the sampled runs through the centre row and column, shrunk until fully sampled.
+    """
+    h, w = shape
+    if mask is None:
+        return slice(0, h), slice(0, w)
+    m = torch.as_tensor(mask).to(torch.bool).cpu()
+    if m.ndim == 1:
+        return slice(0, h), slice(*_centre_run(m))
+    r0, r1 = _centre_run(m[:, w // 2])
+    c0, c1 = _centre_run(m[h // 2, :])
+    while r1 - r0 > 0 and c1 - c0 > 0 and not bool(m[r0:r1, c0:c1].all()):
+        r0, r1 = min(r0 + 1, h // 2), max(r1 - 1, h // 2 + 1)
+        c0, c1 = min(c0 + 1, w // 2), max(c1 - 1, w // 2 + 1)
+        if (r1 - r0, c1 - c0) == (1, 1):
+            break
+    return slice(r0, r1), slice(c0, c1)
+
+
+def _hann(n: int) -> torch.Tensor:
+    """Symmetric Hann window of ``n`` points with non-zero end points."""
+    return torch.hann_window(n + 2, periodic=False, dtype=torch.float64)[1:-1]
+
+
+def _maps_from_lowres(low: torch.Tensor) -> torch.Tensor:
+    r = rss(low)
+    return (low / r.clamp_min(_MAP_FLOOR * float(r.max())).unsqueeze(-3)).to(torch.complex64)
+
+
+def estimate_coil_maps(kspace: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Coil maps ``(C, H, W)`` complex64 from the calibration box of Cartesian ``kspace``
+    ``(C, H, W)`` (see the module docstring).
+
+    Raises
+    ------
+    InputError
+        When the calibration box has fewer than 4 lines along an axis.
+    """
+    c, h, w = kspace.shape
+    rows, cols = calibration_box(mask, (h, w))
+    nr, nc = rows.stop - rows.start, cols.stop - cols.start
+    if min(nr, nc) < _MIN_ACS:
+        raise InputError(f"the mask has a fully sampled calibration region of {nr}×{nc} "
+                         f"k-space lines around the centre; at least {_MIN_ACS}×{_MIN_ACS} are "
+                         "needed to estimate coil maps (multi-coil files carry none)")
+    win = torch.zeros(h, w, dtype=torch.float64)
+    win[rows, cols] = _hann(nr)[:, None] * _hann(nc)[None, :]
+    return _maps_from_lowres(ifft2c(kspace.to(torch.complex64) * win.to(torch.float32)))
+
+
+def _estimate_nc_maps(kspace: torch.Tensor, traj: torch.Tensor, shape, dcf) -> torch.Tensor:
+    """Coil maps from the centre of non-Cartesian ``kspace`` ``(C, K)``: samples within a disc
+    of 24 k-space pixels across, Hann-tapered in ``|k|`` and density compensated."""
+    radius = math.pi * _NC_ACS_PIXELS / min(shape)
+    kr = traj.double().norm(dim=-1) / radius
+    taper = torch.where(kr < 1, torch.cos(0.5 * math.pi * kr) ** 2, torch.zeros_like(kr))
+    if not bool((taper > 0).any()):
+        raise InputError("the trajectory has no sample near the k-space centre; cannot "
+                         "estimate coil maps")
+    op = NonCartesianMRI(traj, shape)
+    return _maps_from_lowres(op.A_adjoint(kspace * (taper * dcf).to(torch.float32)))
+
+
+# --------------------------------------------------------------------------- MRI
+def mri_operator(sl: MRISlice, dcf: torch.Tensor | None = None,
+                 coils: bool = True) -> LinearOperator:
+    """The operator of one slice: ``CartesianMRI`` (``mask``, estimated maps) or
+    ``NonCartesianMRI`` (``trajectory``, ``dcf``); ``coils=False`` leaves the maps out (a
+    multi-coil slice is then a batch of single-coil images)."""
+    shape = tuple(sl.matrix)
+    if sl.trajectory is not None:
+        maps = None
+        if coils and sl.multicoil:
+            maps = _estimate_nc_maps(sl.kspace, sl.trajectory, shape, dcf)
+        return NonCartesianMRI(sl.trajectory, shape, coil_maps=maps, dcf=dcf)
+    mask = torch.ones(shape, dtype=torch.bool) if sl.mask is None else sl.mask
+    maps = estimate_coil_maps(sl.kspace, sl.mask) if coils and sl.multicoil else None
+    return CartesianMRI(mask, coil_maps=maps, image_shape=shape)
+
+
+def recon_mri_slice(sl: MRISlice, method: str, params: dict,
+                    dcf: torch.Tensor | None = None) -> torch.Tensor:
+    """Magnitude reconstruction ``(h, w)`` float32 of one slice: ``|x|`` single-coil, the RSS of
+    the coil images ``S_c x`` multi-coil (plain RSS of the zero-filled coil images for ``zf``),
+    centre-cropped to the target size when the file has a target."""
+    y = sl.kspace.to(torch.complex64)
+    if sl.trajectory is not None and not sl.multicoil:
+        y = y[0]  # single-coil non-Cartesian files store (1, K) per slice
+    if sl.trajectory is None and sl.mask is not None:
+        mask = sl.mask if sl.mask.ndim == 2 else sl.mask[None, :]
+        y = y * mask
+    if method == "zf" or not sl.multicoil:
+        op = mri_operator(sl, dcf, coils=False)
+        x = reconstruct(y, op, method, params)
+        mag = rss(x) if sl.multicoil else x.abs()
+    else:
+        op = mri_operator(sl, dcf, coils=True)
+        x = reconstruct(y, op, method, params)
+        mag = rss(x.unsqueeze(-3) * op.coil_maps)
+    if sl.target is not None:
+        mag = center_crop_or_pad(mag, tuple(sl.target.shape[-2:]))
+    return mag.float()
+
+
+# --------------------------------------------------------------------------- radar
+def radar_operator(frame) -> PolarRadar:
+    """``PolarRadar`` of one :class:`~discofold.data.radar_io.RadarFrame`."""
+    return PolarRadar(frame.angles_rad, frame.frequencies_hz, frame.attrs["image_shape"],
+                      frame.attrs["extent_m"], mask=frame.mask)
+
+
+def recon_radar_frame(frame, method: str, params: dict) -> torch.Tensor:
+    """Complex image ``(H, W)`` complex64 of one radar frame (``rd``/``pfa``/``omp`` use the
+    classical imaging of :mod:`discofold.solvers.radar`; the rest run on ``PolarRadar``)."""
+    op = radar_operator(frame)
+    echo = frame.echo.to(torch.complex64)
+    if method in ("rd", "pfa", "omp"):
+        geom = radar_geometry(op)
+        if method == "rd":
+            return range_doppler(echo, **geom).to(torch.complex64)
+        if method == "pfa":
+            return polar_format(echo, **geom).to(torch.complex64)
+        kw = {k: params[k] for k in ("n_atoms", "tol") if k in params}
+        return omp_range_cells(echo, **geom, **kw).to(torch.complex64)
+    up = int(params.get("upsample", 1))
+    if up < 1:
+        raise InputError(f"radar parameter upsample must be an integer >= 1, got {up}")
+    if up == 1 or method == "zf":
+        rest = {k: v for k, v in params.items() if k != "upsample"}
+        return reconstruct(echo, op, method, rest, sparsity="identity").to(torch.complex64)
+    return _recon_radar_upsampled(frame, echo, method, params, up)
+
+
+def _recon_radar_upsampled(frame, echo, method: str, params: dict, up: int) -> torch.Tensor:
+    """Sparse recovery on a pixel grid ``up`` times finer over the same window, returned as the
+    full-aperture image of the recovered scene on the file's grid.
+
+    Off-grid point scatterers are not sparse on the image grid (each is a 2-D sinc), but they
+    are nearly sparse on a finer grid; imaging the recovered fine scene through the complete
+    aperture (``PolarRadar.reference_image`` of its noise-free echo) gives the estimate of the
+    full-aperture reference image defined in DESIGN.md.
+    """
+    (h, w), ext = frame.attrs["image_shape"], frame.attrs["extent_m"]
+    fine_shape = (up * int(h), up * int(w))
+    geo = (frame.angles_rad, frame.frequencies_hz)
+    fine = PolarRadar(*geo, fine_shape, ext, mask=frame.mask)
+    rest = {k: v for k, v in params.items() if k != "upsample"}
+    x = reconstruct(echo, fine, method, rest, sparsity="identity").to(torch.complex64)
+    full_fine = PolarRadar(*geo, fine_shape, ext)
+    full = PolarRadar(*geo, (int(h), int(w)), ext)
+    return full.reference_image(full_fine.A(x)).to(torch.complex64)
