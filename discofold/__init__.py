@@ -1,7 +1,42 @@
 """discofold: sparse image reconstruction for MRI and radar with resolution-agnostic,
-recursive deep-unfolding networks."""
+recursive deep-unfolding networks.
+
+The top level re-exports a dozen names; everything else lives in its subpackage
+(``discofold.operators``, ``.sampling``, ``.data``, ``.layers``, ``.models``, ``.solvers``,
+``.metrics``, ``.train``, ``.evaluate``).  Names are imported lazily on first use.
+"""
+
+from importlib import import_module
 
 from ._version import __version__
 from .errors import DiscofoldError
 
-__all__ = ["__version__", "DiscofoldError"]
+_LAZY = {
+    "LinearOperator": "discofold.operators",
+    "CartesianMRI": "discofold.operators",
+    "NonCartesianMRI": "discofold.operators",
+    "NUFFT": "discofold.operators",
+    "PolarRadar": "discofold.operators",
+    "BlockCS": "discofold.operators",
+    "make_mask": "discofold.sampling",
+    "build_model": ("discofold.models", "build"),
+    "list_models": "discofold.models",
+    "train": "discofold.train",
+    "evaluate": "discofold.evaluate",
+}
+
+__all__ = ["__version__", "DiscofoldError", *_LAZY]
+
+
+def __getattr__(name: str):
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'discofold' has no attribute {name!r}")
+    module, attr = target if isinstance(target, tuple) else (target, name)
+    value = getattr(import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)
