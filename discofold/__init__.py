@@ -21,8 +21,6 @@ _LAZY = {
     "make_mask": "discofold.sampling",
     "build_model": ("discofold.models", "build"),
     "list_models": "discofold.models",
-    "train": "discofold.train",
-    "evaluate": "discofold.evaluate",
 }
 
 __all__ = ["__version__", "DiscofoldError", *_LAZY]
