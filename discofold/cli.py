@@ -14,7 +14,8 @@ from ._version import __version__
 from .errors import DiscofoldError
 
 # Verb modules under discofold.commands, in the order ``--help`` lists them.
-_VERBS: tuple[str, ...] = ("simulate", "recon", "models", "train", "eval", "report", "bench")
+_VERBS: tuple[str, ...] = ("simulate", "recon", "models", "train", "eval", "report", "bench",
+                           "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
