@@ -28,6 +28,8 @@ __all__ = ["register", "run", "SUITES", "find_benchmarks"]
 
 SUITES = ("operators", "layers", "models", "baselines", "mri", "radar")
 _SCALED = ("mri", "radar")
+_SCRIPTS = {"radar": "radar_evidence",  # suite -> benchmarks/<script>.py when not <suite>.py
+            "mri": "mri_evidence"}
 
 
 def register(subparsers) -> None:
@@ -85,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     suites = SUITES if args.suite == "all" else (args.suite,)
     todo = []
     for suite in suites:
-        script = folder / f"{suite}.py"
+        script = folder / f"{_SCRIPTS.get(suite, suite)}.py"
         if script.is_file():
             todo.append((suite, script))
         elif args.suite != "all":
