@@ -17,9 +17,20 @@ _NOTES = {
                 "64 px instead of 9.6 m; 5 test images per main setting and 3 per sweep; "
                 "80 training steps (100 for `ista_net_radar`/`pfa_unet`) on a pool of 36 scenes; "
                 "`r_unified_radar` not trained on S2; T1 has no native model at 128 px.",
-    "cpu": "CPU scale: S1/S2 over a 9.6 m window; short trainings.",
+    "cpu": "CPU scale: as `cpu-lite` (S1/S2 over a 4.8 m window at 64 px) with 200/250 "
+           "training steps, 8 test images per main setting and 4 per sweep, and "
+           "`r_unified_radar` also on S2.",
     "paper": "GPU scale on the native presets (19.2 m window).",
 }
+
+
+_NAMES = {"rd": "range-Doppler (rd)", "pfa": "polar format (pfa)", "zf": "NUFFT adjoint (zf)",
+          "omp": "OMP per range cell", "fista": "FISTA-ℓ1, tuned", "tv": "ℓ1+TV (PDHG), tuned",
+          "pfa_unet": "U-Net on the PFA image"}
+
+
+def _name(method: str) -> str:
+    return _NAMES.get(method, method)
 
 
 def _mean(summ: list, method: str, key: str = "nmse_db_mean", **match) -> float:
@@ -79,7 +90,7 @@ def _main_table(summ: list, training: list, geometry: str, scene: str) -> str:
     for r in summ:
         if r["geometry"] != geometry or r["scene"] != scene:
             continue
-        rows.append([r["method"], fmt(r["nmse_db_mean"], r["nmse_db_std"]),
+        rows.append([_name(r["method"]), fmt(r["nmse_db_mean"], r["nmse_db_std"]),
                      fmt(r["psnr_db_mean"], r["psnr_db_std"]),
                      fmt(r["ssim_mean"], r["ssim_std"], 3), fmt(r["corr_mean"], None, 3),
                      fmt(r["entropy_mean"], None, 2), fmt(r["contrast_mean"], None, 2),
@@ -96,7 +107,7 @@ def _pivot(summ: list, col_keys: tuple, label) -> str:
     methods = list(dict.fromkeys(r["method"] for r in summ))
     rows = []
     for m in methods:
-        row = [m]
+        row = [_name(m)]
         for c in cols:
             hit = [r for r in summ if r["method"] == m and tuple(r[k] for k in col_keys) == c]
             row.append(fmt(hit[0]["nmse_db_mean"], hit[0]["nmse_db_std"]) if hit else "—")
@@ -167,7 +178,7 @@ def _mismatch_table(summ: list) -> str:
     perts = list(dict.fromkeys(r["perturbation"] for r in summ))
     rows = []
     for m in base:
-        row = [m, fmt(base[m])]
+        row = [_name(m), fmt(base[m])]
         for p in perts[1:]:
             hit = [r for r in summ if r["method"] == m and r["perturbation"] == p]
             row.append(f"{hit[0]['nmse_db_mean'] - base[m]:+.2f}" if hit else "—")

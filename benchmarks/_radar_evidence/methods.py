@@ -126,21 +126,30 @@ def build_model(name: str, args: dict, seed: int = 0) -> nn.Module:
     return build(name, seed=seed, **args)
 
 
-def _batch(samples: list[Sample]):
+def _batch(samples: list[Sample], dev: torch.device):
     g = samples[0].geo
-    mask = torch.stack([s.mask for s in samples])
-    op = PolarRadar(g.angles_rad, g.frequencies_hz, g.image_shape, g.extent_m, mask=mask)
+    mask = torch.stack([s.mask for s in samples]).to(dev)
+    op = PolarRadar(g.angles_rad.to(dev), g.frequencies_hz.to(dev), g.image_shape, g.extent_m,
+                    mask=mask)
     meta = AcquisitionMeta(pattern="mixed",
                            acceleration=torch.tensor([s.acceleration for s in samples]),
                            pixel_size=samples[0].meta().pixel_size)
-    y = torch.stack([s.y for s in samples])
-    return y, op, meta, torch.stack([s.target for s in samples])
+    y = torch.stack([s.y for s in samples]).to(dev)
+    return y, op, meta, torch.stack([s.target for s in samples]).to(dev)
+
+
+def train_device() -> torch.device:
+    """CUDA when available (the ``paper`` scale), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def train_model(model: nn.Module, pool: list[Sample], steps: int, batch: int, lr: float,
                 seed: int) -> list[tuple[int, float, float]]:
     """Adam + cosine schedule + gradient clipping on the complex-L1 loss of
-    ``discofold.train`` (per-sample max normalisation); returns ``(step, loss, s)`` rows."""
+    ``discofold.train`` (per-sample max normalisation) on :func:`train_device`; the model is
+    returned to the CPU (all timings are CPU timings).  Returns ``(step, loss, s)`` rows."""
+    dev = train_device()
+    model.to(dev)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -149,7 +158,7 @@ def train_model(model: nn.Module, pool: list[Sample], steps: int, batch: int, lr
     rows, t0 = [], time.perf_counter()
     for step in range(1, steps + 1):
         idx = torch.randperm(len(pool), generator=gen)[:batch].tolist()
-        y, op, meta, target = _batch([pool[i] for i in idx])
+        y, op, meta, target = _batch([pool[i] for i in idx], dev)
         loss = compute_loss("complex_l1", model(y, op, meta), target)
         opt.zero_grad()
         loss.backward()
@@ -158,7 +167,7 @@ def train_model(model: nn.Module, pool: list[Sample], steps: int, batch: int, lr
         sched.step()
         if step == 1 or step % 10 == 0 or step == steps:
             rows.append((step, float(loss.detach()), time.perf_counter() - t0))
-    model.eval()
+    model.to("cpu").eval()
     return rows
 
 
