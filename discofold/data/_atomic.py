@@ -8,12 +8,20 @@ caller asks for it.  Usage::
             ...
 
 If the body raises, the temporary file is removed and the target is left as it was.
+
+The temporary file is ``.<name>.<host>-<pid>.<random>.tmp`` (``host``: 8 hex digits of a hash of
+the machine's name).  A process killed with SIGKILL cannot remove it; the next write of the same
+target removes such leftovers of *dead* writers of this machine (POSIX only), never the temporary
+file of a live process, of another machine or of another target.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,7 +90,9 @@ def atomic_write(path: str | os.PathLike, overwrite: bool = False) -> Iterator[P
         The body writes to it (it may truncate or recreate it).
     """
     path = check_writable(path, overwrite)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale_temps(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp",
+                                dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -97,6 +107,42 @@ def atomic_write(path: str | os.PathLike, overwrite: bool = False) -> Iterator[P
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+_HOST = hashlib.sha1(socket.gethostname().encode(errors="replace")).hexdigest()[:8]
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (unknown counts as alive)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: a process of another user
+        return True
+    return True
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete ``.<path.name>.<host>-<pid>.<random>.tmp`` siblings left by dead writers.
+
+    Only exact matches for this target, written on this machine, whose ``pid`` no longer exists
+    are removed; errors are ignored (cleaning up must never stop a write).
+    """
+    if os.name != "posix":  # os.kill(pid, 0) would not be a harmless probe elsewhere
+        return
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.{_HOST}-([0-9]+)\.[a-z0-9_]+\.tmp")
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(path.parent / name)
 
 
 def _os_cause(exc: BaseException) -> OSError | None:
