@@ -37,6 +37,8 @@ def _parse(argv):
     p.add_argument("--out", default=None, help="folder for radar.md and radar/ (default "
                    "docs/results; smoke: a new temporary folder)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--render-only", action="store_true", help="rewrite radar.md and the plots "
+                   "from the CSV files of an earlier run in --out (no computation)")
     g = p.add_argument_group("measured data (docs/radar_measured_data.md): convert, image, "
                              "entropy/contrast; writes --out/measured.*")
     g.add_argument("--measured", metavar="FILE", default=None, help=".mat or .npy echo matrix")
@@ -73,6 +75,33 @@ def _measured(args) -> int:
     for r in rows:
         print(f"{r['method']:>24}  entropy {r['entropy']:.3f}  contrast {r['contrast']:.3f}")
     return 0
+
+
+def _value(v: str):
+    if v in ("True", "False"):
+        return v == "True"
+    for kind in (int, float):
+        try:
+            return kind(v)
+        except ValueError:
+            pass
+    return v
+
+
+def _load(figs: Path) -> tuple[dict, dict]:
+    """Results and timings of an earlier run, read back from its CSV and JSON files."""
+    import csv
+    from types import SimpleNamespace
+
+    def rows(name):
+        with open(figs / f"{name}.csv", newline="") as fh:
+            return [{k: _value(v) for k, v in r.items() if v != ""} for r in csv.DictReader(fh)]
+
+    res = {k: rows(f"{k}_per_image") for k in ("main", "sweeps", "t1", "t2", "mismatch")}
+    res.update(tuning=rows("tuning"), training=rows("training"),
+               rotation=(rows("rotation_joint"), rows("rotation_target_only")),
+               runner=SimpleNamespace(images={}))
+    return res, json.loads((figs / "timings.json").read_text())
 
 
 def _run_parts(s: dict, timings: dict) -> dict:
@@ -119,9 +148,16 @@ def main(argv=None) -> int:
     out = Path(args.out or "docs/results")
     figs = out / "radar"
     figs.mkdir(parents=True, exist_ok=True)
-    t0, timings = time.perf_counter(), {}
-    res = _run_parts(s, timings)
-    timings["total"] = time.perf_counter() - t0
+    command = " ".join(["python", "benchmarks/radar_evidence.py", *sys.argv[1:]])
+    if args.render_only:  # tables and plots again from this scale's stored CSVs
+        res, timings = _load(figs)
+        command = timings.pop("command", f"python benchmarks/radar_evidence.py --scale {scale}")
+        command += "`, tables re-rendered from its CSV files by `" + " ".join(
+            ["python", "benchmarks/radar_evidence.py", *sys.argv[1:]])
+    else:
+        t0, timings = time.perf_counter(), {}
+        res = _run_parts(s, timings)
+        timings["total"] = time.perf_counter() - t0
     summaries = {
         "main": summarise(res["main"], ("geometry", "scene", "method"), _METRICS),
         "sweeps": summarise(res["sweeps"], ("sweep", "aperture", "ratio", "snr_db", "method"),
@@ -132,11 +168,11 @@ def main(argv=None) -> int:
     }
     machine = {"platform": platform.platform(), "python": platform.python_version(),
                "torch": torch.__version__, "threads": torch.get_num_threads(),
-               "scale": scale, "command": " ".join(["python", "benchmarks/radar_evidence.py",
-                                                    *sys.argv[1:]])}
+               "scale": scale, "command": command}
     text = render(s, scale, res, summaries, timings, machine, figs)
     (out / "radar.md").write_text(text)
-    (figs / "timings.json").write_text(json.dumps(timings, indent=1))
+    if not args.render_only:
+        (figs / "timings.json").write_text(json.dumps({**timings, "command": command}, indent=1))
     print(f"wrote {out / 'radar.md'} ({timings['total']:.0f} s)", flush=True)
     return 0
 

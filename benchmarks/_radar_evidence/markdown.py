@@ -59,7 +59,8 @@ def _targets(s: dict, summ: dict, training: list) -> tuple[list, list]:
             misses.append(name)
 
     add(f"S2 NMSE: unified_radar vs best tuned classical ({best})",
-        f"{b - u:+.2f} dB ({fmt(u)} vs {fmt(b)})", "≥ 3 dB better", b - u >= 3)
+        f"improvement {b - u:+.2f} dB (unified {fmt(u)} dB, {best} {fmt(b)} dB)",
+        "≥ 3 dB better", b - u >= 3)
     add("S2 speed: FISTA / unified_radar runtime", f"{tf / tu:.1f}× ({tf * 1e3:.0f} vs "
         f"{tu * 1e3:.0f} ms)", "≥ 50×", tf / tu >= 50)
     for m in s["s2_models"]:
@@ -76,9 +77,33 @@ def _targets(s: dict, summ: dict, training: list) -> tuple[list, list]:
             nat = [x for x in t1 if x["test_grid"] == r["test_grid"] and "native" in x["method"]]
             if nat and r["test_grid"] == s["s0"].image:
                 loss = r["nmse_db_mean"] - nat[0]["nmse_db_mean"]
-                add(f"T1 at {r['test_grid']} px: low-grid model vs native", f"{loss:+.2f} dB",
-                    "≤ 1 dB loss", loss <= 1)
+                zf = _mean(main, "zf", geometry=s["s0"].label, scene="satellite")
+                weak = nat[0]["nmse_db_mean"] > zf
+                note = (f" — uninformative: the native model ({fmt(nat[0]['nmse_db_mean'])} dB) "
+                        f"does not beat the NUFFT adjoint ({fmt(zf)} dB) at this scale"
+                        if weak else "")
+                add(f"T1 at {r['test_grid']} px: low-grid model vs native",
+                    f"{loss:+.2f} dB{note}", "≤ 1 dB loss", loss <= 1)
     return rows, misses
+
+
+def _sanity(s: dict, summ: dict) -> str:
+    """Which learned models do not beat the NUFFT adjoint (zero-filled) image at S0/S2."""
+    main, lines = summ["main"], []
+    for spec in (s["s0"], s["s2"]):
+        zf = _mean(main, "zf", geometry=spec.label, scene="satellite")
+        worse = [m for m in ("ista_net_radar", "pfa_unet", "unified_radar", "r_unified_radar")
+                 if _mean(main, m, geometry=spec.label, scene="satellite") > zf]
+        if worse:
+            lines.append(f"at {spec.label} {', '.join(worse)} do not beat the NUFFT adjoint "
+                         f"({fmt(zf)} dB)")
+    if not lines:
+        return ""
+    return ("**Sanity check of the learned models (satellites, 25 %, 10 dB):** " + "; ".join(
+        lines) + ". At this training budget these models have not learned to reconstruct, so "
+        "comparisons among them (T1, T2, rotation, mismatch) say nothing about the method's "
+        "quality; they do exercise the pipeline, and the fan equivariance check does not "
+        "depend on training.")
 
 
 def _main_table(summ: list, training: list, geometry: str, scene: str) -> str:
@@ -119,10 +144,11 @@ def _figures(s, res, summ, figs: Path) -> list[str]:
     out = []
     run = res["runner"]
     for key, spec in (("S0", s["s0"]), ("S2", s["s2"])):
+        name = f"images_{key}.png"
         if key in run.images:
-            name = f"images_{key}.png"
             image_grid(figs / name, run.images[key], _GRID,
                        f"{spec.label}, satellite, 25 % random pulses, 10 dB (dB, 40 dB range)")
+        if (figs / name).is_file():
             out.append(name)
     sw = summ["sweeps"]
     for sweep, x, xl, logx in (("ratio", "ratio", "sampling ratio", True),
@@ -156,9 +182,10 @@ def _figures(s, res, summ, figs: Path) -> list[str]:
         series.setdefault(f"{r['geometry']}, {r['aperture_deg']}° aperture", ([], []))
         series[f"{r['geometry']}, {r['aperture_deg']}° aperture"][0].append(r["angle_deg"])
         series[f"{r['geometry']}, {r['aperture_deg']}° aperture"][1].append(
-            r["nmse_db_target_only_vs_rotated_image"])
+            max(-60.0, r["nmse_db_target_only_vs_rotated_image"]))
     line_plot(figs / "rotation_target_only.png", series, "target rotation (deg)",
-              "NMSE (dB) vs rotated image", "target-only rotation, fixed geometry")
+              "NMSE (dB) vs rotated image",
+              "target-only rotation, fixed geometry (0°: identical, shown at −60 dB)")
     out += ["t1.png", "t2.png", "rotation_joint.png", "rotation_target_only.png"]
     return out
 
@@ -192,6 +219,9 @@ def render(s, scale, res, summ, timings, machine, figs: Path) -> str:
     figures = _figures(s, res, summ, figs)
     targets, misses = _targets(s, {**summ, "rotation_joint": res["rotation"][0]},
                                res["training"])
+    sanity = _sanity(s, summ)
+    if sanity:
+        misses = [*misses, sanity]
     from .text import body
 
     return body(s, scale, _NOTES.get(scale, ""), res, summ, timings, machine, figures,

@@ -96,6 +96,7 @@ def body(s, scale, note, res, summ, timings, machine, figures, targets, misses,
     ]
     if misses:
         parts += [_investigated(res), ""]
+        parts += [m for m in misses if m.startswith("**Sanity")] + [""]
     parts += ["## Main tables (25 % random pulses, 10 dB echo SNR)", "",
               "NMSE and PSNR after least-squares complex scaling against the full-aperture "
               "reference image; SSIM on dB magnitudes (40 dB range); entropy/contrast of the "

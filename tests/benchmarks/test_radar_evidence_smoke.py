@@ -37,7 +37,6 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-@pytest.mark.slow
 def test_smoke_scale_runs_every_part(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), "--scale", "smoke", "--out",
                            str(tmp_path), "--threads", "1"], cwd=ROOT, capture_output=True,
@@ -69,6 +68,14 @@ def test_smoke_scale_runs_every_part(tmp_path):
     vals = [float(r["nmse_db"]) for r in per if r["method"] == summ["method"]
             and r["geometry"] == summ["geometry"] and r["scene"] == summ["scene"]]
     assert float(summ["nmse_db_mean"]) == pytest.approx(sum(vals) / len(vals), rel=1e-4)
+    # --render-only rebuilds the same tables from the stored CSV files
+    again = subprocess.run([sys.executable, str(SCRIPT), "--scale", "smoke", "--out",
+                            str(tmp_path), "--render-only"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    redone = (tmp_path / "radar.md").read_text()
+    start = text.index("## Main tables")
+    assert redone[redone.index("## Main tables"):] == text[start:]
 
 
 # ----------------------------------------------------------------------------- measured data
