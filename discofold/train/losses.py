@@ -2,8 +2,9 @@
 
 The output is brought to the target's form first: for MRI the magnitude ``|x̂|`` centre-cropped
 to the target ``(h, w)``; for radar the complex image (magnitudes for ``ssim``/``l1``/``mse``);
-for block CS the real image.  Both are divided by each sample's target maximum, so every loss
-is invariant to the data's scale and SSIM uses a data range of 1.
+for block CS the real image.  Both are divided by each sample's target maximum (floored at 0.1
+of the batch's largest, so an empty target such as a black block-CS patch cannot blow the loss
+up), so every loss is invariant to the data's scale and SSIM uses a data range of 1.
 
 =============== ============================================================================
 ``ssim``        ``1 − SSIM`` (:class:`discofold.metrics.SSIMLoss`, fastMRI definition)
@@ -50,7 +51,11 @@ def prepare(pred: torch.Tensor, target: torch.Tensor, keep_complex: bool = False
         raise ConfigError("complex_l1 needs complex targets (radar)")
     pred = pred.to(torch.complex64 if pred.is_complex() else torch.float32)
     target = target.to(pred.dtype)
-    scale = target.detach().abs().flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+    scale = target.detach().abs().flatten(1).amax(1)
+    # an (almost) empty target, e.g. a black block-CS patch, must not blow the loss up: its scale
+    # is floored at 0.1 of the batch's largest target maximum (1 when the batch is all zeros)
+    floor = 0.1 * scale.max() if bool(scale.max() > 0) else scale.new_tensor(1.0)
+    scale = torch.maximum(scale, floor)[:, None, None]
     return pred / scale, target / scale
 
 

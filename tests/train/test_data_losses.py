@@ -73,7 +73,8 @@ def test_losses_against_direct_formulas():
     target = torch.rand(3, 9, 7, generator=g) * torch.tensor([1.0, 5.0, 0.2])[:, None, None]
     pred = torch.randn(3, 11, 10, dtype=torch.complex64, generator=g)
     crop = pred[:, 1:10, 1:8].abs()  # centre crop of an odd/even size difference
-    scale = target.amax(dim=(1, 2))[:, None, None]
+    peak = target.amax(dim=(1, 2))
+    scale = torch.maximum(peak, 0.1 * peak.max())[:, None, None]  # floored per batch
     p, t = crop / scale, target / scale
     assert float(compute_loss("l1", pred, target)) == pytest.approx(float((p - t).abs().mean()))
     assert float(compute_loss("mse", pred, target)) == pytest.approx(float(((p - t) ** 2).mean()))
@@ -117,3 +118,18 @@ def test_training_on_fastmri_format_files_redraws_masks_per_epoch(tmp_path):
     assert torch.equal(masks[0], masks[2]) and not torch.equal(masks[0], masks[1])
     res = train(cfg, tmp_path / "run", quiet=True)
     assert res.step == 2 and res.best_val_loss is not None
+
+
+def test_empty_target_does_not_blow_up_the_loss():
+    """A black block-CS patch (target all zeros) next to normal ones gives a finite loss of the
+    same order as the others, and an all-zero batch is compared on its own scale."""
+    g = torch.Generator().manual_seed(2)
+    target = torch.rand(3, 8, 8, generator=g)
+    target[1] = 0.0
+    pred = target + 0.01 * torch.randn(3, 8, 8, generator=g)
+    for name in ("l1", "mse", "ssim"):
+        loss = float(compute_loss(name, pred, target))
+        assert loss == loss and loss < 1.0
+    zeros = torch.zeros(2, 8, 8)
+    assert float(compute_loss("mse", zeros + 0.5, zeros)) == pytest.approx(0.25)
+
