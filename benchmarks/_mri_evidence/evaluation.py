@@ -12,9 +12,9 @@ from collections.abc import Callable
 
 import torch
 
-from discofold.commands._recon_methods import load_params, reconstruct
 from discofold.metrics import psnr, ssim
 from discofold.sampling import seed_from
+from discofold.solvers.pipeline import load_params, reconstruct
 
 from .mri_data import MRIObject, cartesian_batch, noncartesian_case
 

@@ -42,7 +42,7 @@ def run_e1(scale: Scale, log) -> dict:
         log(f"E1 trained {label}: {models[label].train_s:.1f} s")
     tune_settings = [s for s in seen if s[2] == 4.0][:2] + [s for s in seen if s[2] == 8.0][-1:]
     if scale.max_iter is not None:
-        import discofold.commands._recon_methods as rm  # smoke: fewer solver iterations
+        import discofold.solvers.pipeline as rm  # smoke: fewer solver iterations
 
         params = {m: {**rm.load_params("mri", m), "max_iter": scale.max_iter}
                   for m in CLASSICAL}

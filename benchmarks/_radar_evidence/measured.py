@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from discofold.commands._recon_methods import load_params, recon_radar_frame
 from discofold.data import RadarH5Reader, convert_measured
 from discofold.metrics import image_contrast, image_entropy
+from discofold.solvers.pipeline import load_params, recon_radar_frame
 
 from .report import image_grid, md_table, write_csv
 

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from discofold.commands._recon_methods import recon_radar_frame
 from discofold.data import SimulatedRadarDataset
 from discofold.data.radar_sim import RadarGeometry
 from discofold.models import build
@@ -19,6 +18,7 @@ from discofold.models._meta import AcquisitionMeta
 from discofold.models.unet import Unet
 from discofold.operators import PolarRadar
 from discofold.solvers import polar_format
+from discofold.solvers.pipeline import recon_radar_frame
 from discofold.solvers.radar import radar_geometry
 from discofold.train.losses import compute_loss
 

@@ -151,8 +151,21 @@ class _DiscoS2Base(nn.Module):
 
     _transpose = False
 
-    def __init__(self, in_channels, out_channels, in_shape, out_shape, kernel_shape, basis,
-                 grid_in, grid_out, theta_cutoff, bias, grid, normalization) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        in_shape: Sequence[int],
+        out_shape: Sequence[int],
+        kernel_shape: int | Sequence[int],
+        basis: str = "piecewise_linear",
+        grid_in: str = "equiangular",
+        grid_out: str = "equiangular",
+        theta_cutoff: float | None = None,
+        bias: bool = True,
+        grid: str | None = None,
+        normalization: str = "mean",
+    ) -> None:
         super().__init__()
         if grid is not None:
             grid_in = grid_out = grid
@@ -257,24 +270,6 @@ class DiscoConvS2(_DiscoS2Base):
     ``weight`` is ``(out_channels, in_channels, K)``, initialised ``N(0, 1 / (in_channels K))``.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        in_shape: Sequence[int],
-        out_shape: Sequence[int],
-        kernel_shape: int | Sequence[int],
-        basis: str = "piecewise_linear",
-        grid_in: str = "equiangular",
-        grid_out: str = "equiangular",
-        theta_cutoff: float | None = None,
-        bias: bool = True,
-        grid: str | None = None,
-        normalization: str = "mean",
-    ) -> None:
-        super().__init__(in_channels, out_channels, in_shape, out_shape, kernel_shape, basis,
-                         grid_in, grid_out, theta_cutoff, bias, grid, normalization)  # fmt: skip
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x (B, C_in, nlat_in, nlon_in)`` real → ``(B, C_out, nlat_out, nlon_out)``."""
         self._check(x)
@@ -301,24 +296,6 @@ class DiscoConvTransposeS2(_DiscoS2Base):
     """
 
     _transpose = True
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        in_shape: Sequence[int],
-        out_shape: Sequence[int],
-        kernel_shape: int | Sequence[int],
-        basis: str = "piecewise_linear",
-        grid_in: str = "equiangular",
-        grid_out: str = "equiangular",
-        theta_cutoff: float | None = None,
-        bias: bool = True,
-        grid: str | None = None,
-        normalization: str = "mean",
-    ) -> None:
-        super().__init__(in_channels, out_channels, in_shape, out_shape, kernel_shape, basis,
-                         grid_in, grid_out, theta_cutoff, bias, grid, normalization)  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x (B, C_in, nlat_in, nlon_in)`` real → ``(B, C_out, nlat_out, nlon_out)``."""

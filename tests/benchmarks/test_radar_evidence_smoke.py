@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 import torch
 
-from discofold.commands._recon_methods import recon_radar_frame
 from discofold.data import RadarH5Reader, convert_measured
 from discofold.data.radar_io import measured_geometry
 from discofold.data.radar_sim import echo_from_scatterers
 from discofold.metrics import image_contrast, image_entropy
+from discofold.solvers.pipeline import recon_radar_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "radar_evidence.py"
