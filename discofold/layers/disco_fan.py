@@ -137,7 +137,8 @@ def _reach(step: float, radii: torch.Tensor, radius: float, smax: int) -> int:
     ro, ri = radii[:, None], radii[None, :]
     for s in range(1, smax + 1):  # the smallest pair distance grows with |s| up to pi
         a = s * step
-        if a >= math.pi or not bool(
+        # the antipodal offset (a = pi up to rounding of the step) is a real neighbour
+        if a > math.pi * (1 + 1e-9) or not bool(
             (ro**2 + ri**2 - 2 * ro * ri * math.cos(a) <= (radius * _EDGE) ** 2).any()
         ):
             break
