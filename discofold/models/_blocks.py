@@ -13,12 +13,33 @@ from torch import nn
 
 from .._complex import channels_to_complex, complex_to_channels
 
-__all__ = ["ComplexNet", "reduce_coils", "expand_coils", "scale_features"]
+__all__ = ["ComplexNet", "reduce_coils", "expand_coils", "scale_features", "small_head",
+           "combine_coils"]
 
 
 def scale_features(x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
     """Multiply ``(B, C, H, W)`` features by per-channel ``scale`` ``(B, C)`` (or return ``x``)."""
     return x if scale is None else x * scale.to(x.dtype)[:, :, None, None]
+
+
+def small_head(module: nn.Module, gain: float = 1e-2) -> nn.Module:
+    """Scale the final 1×1 ``head`` convolution of every backbone inside ``module`` by ``gain``
+    and zero its bias.
+
+    A :class:`ComplexNet` around such a backbone then outputs its removed per-sample mean plus a
+    perturbation of about ``gain`` times the input's spread, so residual branches start close to
+    the identity: an unrolled model begins near its data-consistent initial image instead of a
+    random perturbation of it, and training only has to learn improvements.  (Not exactly zero,
+    so that every parameter receives a gradient from the first step.)  Returns ``module``.
+    """
+    for m in module.modules():
+        head = getattr(m, "head", None)
+        if isinstance(head, nn.Conv2d):
+            with torch.no_grad():
+                head.weight.mul_(float(gain))
+                if head.bias is not None:
+                    head.bias.zero_()
+    return module
 
 
 class ComplexNet(nn.Module):
@@ -55,3 +76,21 @@ def reduce_coils(z: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
 def expand_coils(x: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
     """Combined image ``(B, H, W)`` → coil images ``(B, C, H, W)``: ``S_c x``."""
     return x if maps is None else x.unsqueeze(1) * maps
+
+
+def combine_coils(z: torch.Tensor, maps: torch.Tensor | None) -> torch.Tensor:
+    """Final coil combination ``(B, C, H, W)`` → ``(B, H, W)``: the root-sum-of-squares
+    magnitude of the coil images with the phase of ``Σ_c conj(S_c) z_c``.
+
+    E2E-VarNet's output is ``RSS(z)`` (fastMRI ``rss(complex_abs(ifft2c(k)))``); the maps only
+    serve the reduce / expand steps inside the cascades.  The RSS magnitude does not suffer from
+    errors of maps estimated from a small calibration region; the map-combined image supplies
+    the phase, so the output stays a complex image (``|x| = RSS`` where the maps are exact).
+    """
+    x = reduce_coils(z, maps)
+    if maps is None:
+        return x
+    rss = z.abs().pow(2).sum(dim=1).sqrt()
+    mag = x.abs()
+    floor = 1e-6 * mag.flatten(1).amax(1).clamp_min(1e-30)[:, None, None]
+    return x * (rss / torch.maximum(mag, floor))

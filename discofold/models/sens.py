@@ -27,11 +27,15 @@ class SensitivityNet(nn.Module):
         U-Net or a UDNO) applied to every coil image (coils are folded into the batch).
     eps : float
         Floor of ``sqrt(Σ_c |S_c|²)`` in the normalisation.
+    residual : bool
+        Refine the calibration coil images instead of replacing them: ``S = N(I + net(I))``.
+        With a zero-initialised network output this starts from the classical estimate
+        ``I_c / sqrt(Σ_c |I_c|²)`` (E2E-VarNet's original model is ``residual=False``).
     """
 
-    def __init__(self, net: nn.Module, eps: float = 1e-12):
+    def __init__(self, net: nn.Module, eps: float = 1e-12, residual: bool = False):
         super().__init__()
-        self.net, self.eps = net, float(eps)
+        self.net, self.eps, self.residual = net, float(eps), bool(residual)
 
     def forward(self, y: torch.Tensor, op, meta: AcquisitionMeta) -> torch.Tensor:
         """Maps ``(B, C, H, W)`` complex, ``Σ_c |S_c|² = 1`` (``None`` for single-coil ops)."""
@@ -41,5 +45,7 @@ class SensitivityNet(nn.Module):
         images = coil_op.A_adjoint(calibration_data(op, y, meta))
         b, c, h, w = images.shape
         maps = self.net(images.reshape(b * c, 1, h, w)).reshape(b, c, h, w)
+        if self.residual:
+            maps = images + maps
         norm = (maps.abs() ** 2).sum(dim=1, keepdim=True).sqrt().clamp_min(self.eps)
         return maps / norm

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..layers.modulation import RecursionModulation
 from ..operators import CartesianMRI
-from ._blocks import ComplexNet
+from ._blocks import ComplexNet, small_head
 from ._meta import MRI_CONDITION_SIZE, as_meta
 from ._ops import check_inputs, coil_operator, grid_operator, initial_adjoint
 from ._registry import register
@@ -119,13 +119,17 @@ class Unified(nn.Module):
         super().__init__()
         self.kspace = KspaceNO(kspace, kspace_chans, kspace_pools, kspace_radius)
         self.sens = SensitivityNet(ComplexNet(UDNO(2, 2, sens_chans, sens_pools, radius,
-                                                   kernel_shape)))
+                                                   kernel_shape)), residual=True)
         stages = [Stage(CoilRegulariser(ComplexNet(UDNO(2, 2, chans, pools, radius,
                                                         kernel_shape))), make_dc(dc))
                   for _ in range(cascades)]
         mod = (RecursionModulation(MRI_CONDITION_SIZE, chans)
                if modulate or recursions > 1 else None)
         self.unrolled = Unrolled(stages, r_max=recursions, modulation=mod)
+        # start near the data-consistent zero-filled image with calibration-box coil maps
+        small_head(self.kspace)
+        small_head(self.sens)
+        small_head(self.unrolled)
 
     def set_recursions(self, recursions: int | None) -> None:
         """Passes per stage at evaluation (see :meth:`Unrolled.set_recursions`)."""

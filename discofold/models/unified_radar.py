@@ -9,13 +9,15 @@ Pipeline (one model for every aperture, bandwidth, angle span and pixel size):
    kernel radii in cycles/m (kernels in the local radial/tangential frame).  Input: the echo's
    real and imaginary parts (normalised by the RMS of the measured samples) through a DISCO layer
    that sees only the measured samples (masked quadrature, renormalised over the kernel support),
-   plus the mask itself through a second layer.  Each level takes every second angle and
-   frequency (``x[:, :, ::2, ::2]``: the samples of the coarse fan are samples of the fine fan) and
-   doubles the radius; upsampling is linear in the sample index (circular along θ on a full
-   circle).  Only unmeasured samples are replaced: ``s = M ⊙ y + (1 − M) ⊙ NO(y)``.
-   Equivariance: every DISCO layer commutes with a shift along θ together with the angles; the
-   U-shape keeps this exactly for shifts by a multiple of ``2**levels`` samples on a full circle
-   (``levels=0`` gives a single-scale stack that commutes with every shift).
+   plus the mask itself through a second layer.  Each level takes every second frequency
+   (``x[:, :, :, ::2]``: the samples of the coarse fan are samples of the fine fan) and doubles
+   the radius; upsampling is linear in the sample index.  Only unmeasured samples are replaced:
+   ``s = M ⊙ y + (1 − M) ⊙ NO(y)``.
+   Equivariance: every DISCO layer commutes with a shift along θ together with the angles, and
+   by default (``theta_stride=1``) no level subsamples θ, so the whole U-shape commutes with
+   *every* θ shift on a full circle (the rotation of target and geometry together).
+   ``theta_stride=2`` also halves the angles at each level (cheaper on long apertures); it then
+   commutes only with shifts by multiples of ``2**levels`` samples.
 2. **Initial image** ``z₀ = op.reference_image(s)`` (density-compensated adjoint of the filled fan).
 3. **Cascades** ``z ← dc(z, −UDNO(z))`` with the data-consistency steps of
    :mod:`discofold.models.data_consistency` applied to the density-weighted operator
@@ -43,7 +45,7 @@ from .._complex import channels_to_complex, complex_to_channels
 from ..layers.disco_fan import DiscoConvFan
 from ..layers.modulation import RecursionModulation
 from ..operators.radar import SPEED_OF_LIGHT
-from ._blocks import ComplexNet
+from ._blocks import ComplexNet, small_head
 from ._meta import as_meta
 from ._radar import (
     RADAR_CONDITION_SIZE,
@@ -125,13 +127,20 @@ class FanNO(nn.Module):
         metres).
     kernel_shape : (int, int)
         DISCO basis shape ``(nr, nphi)``.
+    theta_stride : {1, 2}
+        Angular subsampling per level (1: only frequencies are subsampled, every θ shift
+        commutes; 2: both, see the module docstring).
     """
 
     def __init__(self, chans: int = 8, levels: int = 2, radius: float = 0.13,
-                 kernel_shape: Sequence[int] = (5, 4)):
+                 kernel_shape: Sequence[int] = (5, 4), theta_stride: int = 1):
         super().__init__()
+        if int(theta_stride) not in (1, 2):
+            from ..errors import ConfigError
+
+            raise ConfigError(f"fan theta_stride must be 1 or 2, got {theta_stride!r}")
         ks = tuple(kernel_shape)
-        self.levels = int(levels)
+        self.levels, self.theta_stride = int(levels), int(theta_stride)
         self.down = nn.ModuleList([_FanBlock(2, chans, radius, ks, first=2)])
         ch = chans
         for level in range(1, levels + 1):
@@ -160,12 +169,14 @@ class FanNO(nn.Module):
         for block in self.down[1:]:
             grids.append((angles, radii))
             skips.append(h)
-            angles, radii = angles[::2], radii[::2]
-            h = block(h[:, :, ::2, ::2], angles, radii)
+            ts = self.theta_stride
+            angles, radii = angles[::ts], radii[::2]
+            h = block(h[:, :, ::ts, ::2], angles, radii)
         for block in self.up:
             skip = skips.pop()
             angles, radii = grids.pop()
-            h = _upsample(h, skip.shape[2], 2, _periodic(angles))
+            if self.theta_stride == 2:
+                h = _upsample(h, skip.shape[2], 2, _periodic(angles))
             h = _upsample(h, skip.shape[3], 3, False)
             h = block(torch.cat([h, skip], dim=1), angles, radii)
         pred = channels_to_complex(self.head(h), dim=1)[:, 0] * scale[:, None, None]
@@ -183,6 +194,8 @@ class UnifiedRadar(nn.Module):
         Image UDNO width, depth and first-level radius in metres.
     fan_chans, fan_levels, fan_radius : int, int, float
         Fan operator width, depth and first-level radius in cycles/m.
+    fan_theta_stride : {1, 2}
+        Angular subsampling of the fan U-shape (1: exact equivariance to every θ shift).
     dc : {"soft", "gradient", "prox"}
         Data-consistency step on the density-weighted operator.
     recursions : int
@@ -196,9 +209,9 @@ class UnifiedRadar(nn.Module):
     def __init__(self, cascades: int = 6, chans: int = 12, pools: int = 3, radius: float = 0.4,
                  fan_chans: int = 8, fan_levels: int = 2, fan_radius: float = 0.13,
                  dc: str = "soft", recursions: int = 1, modulate: bool = True,
-                 kernel_shape: Sequence[int] = (5, 4)):
+                 kernel_shape: Sequence[int] = (5, 4), fan_theta_stride: int = 1):
         super().__init__()
-        self.fan = FanNO(fan_chans, fan_levels, fan_radius, kernel_shape)
+        self.fan = FanNO(fan_chans, fan_levels, fan_radius, kernel_shape, fan_theta_stride)
         # domain_length is a placeholder: it is set to op.extent_m (metres) at every call
         stages = [Stage(CoilRegulariser(ComplexNet(UDNO(2, 2, chans, pools, radius,
                                                         kernel_shape, (1.0, 1.0)))),
@@ -206,6 +219,9 @@ class UnifiedRadar(nn.Module):
         mod = (RecursionModulation(RADAR_CONDITION_SIZE, chans)
                if modulate or recursions > 1 else None)
         self.unrolled = Unrolled(stages, r_max=recursions, modulation=mod)
+        # start near the density-compensated image of the measured echo (residual branches ~0)
+        small_head(self.fan)
+        small_head(self.unrolled)
 
     def set_recursions(self, recursions: int | None) -> None:
         """Passes per stage at evaluation (see :meth:`Unrolled.set_recursions`)."""
@@ -247,8 +263,9 @@ register("unified_radar", family="radar", tiny=dict(cascades=2, **_TINY),
 def r_unified_radar(stages: int = 2, recursions: int = 3, chans: int = 12, pools: int = 3,
                     radius: float = 0.4, fan_chans: int = 8, fan_levels: int = 2,
                     fan_radius: float = 0.13, dc: str = "soft",
-                    kernel_shape: Sequence[int] = (5, 4)) -> UnifiedRadar:
+                    kernel_shape: Sequence[int] = (5, 4),
+                    fan_theta_stride: int = 1) -> UnifiedRadar:
     """Recursive unified radar model: ``stages`` shared cascades, each run up to ``recursions``
     times (default 2 × 3 against the 6 cascades of ``unified_radar``)."""
     return UnifiedRadar(stages, chans, pools, radius, fan_chans, fan_levels, fan_radius, dc,
-                        recursions, True, kernel_shape)
+                        recursions, True, kernel_shape, fan_theta_stride)

@@ -9,8 +9,10 @@ with ``A_c`` the coil-wise operator (:func:`~discofold.models._ops.coil_operator
 acquisition without sensitivity maps), ``R(z) = Σ_c conj(S_c) z_c`` (reduce),
 ``E(x) = (S_c x)_c`` (expand), ``U`` a fastMRI U-Net and ``S`` the maps learned from the
 calibration region (:class:`~discofold.models.sens.SensitivityNet`).  For Cartesian data the
-soft step equals VarNet's ``k − λ M (k − y)`` exactly.  The output is the coil-combined image
-``R(z)``; for non-Cartesian operators the same code runs with the Toeplitz normal operator.
+soft step equals VarNet's ``k − λ M (k − y)`` exactly.  The output has VarNet's magnitude, the
+root-sum-of-squares of the final coil images, with the phase of ``R(z)``
+(:func:`~discofold.models._blocks.combine_coils`); for non-Cartesian operators the same code
+runs with the Toeplitz normal operator.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 from torch import nn
 
 from ..layers.modulation import RecursionModulation
-from ._blocks import ComplexNet, expand_coils, reduce_coils
+from ._blocks import ComplexNet, combine_coils, expand_coils, reduce_coils
 from ._meta import MRI_CONDITION_SIZE, as_meta
 from ._ops import check_inputs, coil_operator, initial_adjoint, is_two_d, true_acceleration
 from ._registry import register
@@ -58,7 +60,7 @@ def run_cascades(unrolled: Unrolled, y, op, meta, maps, z0=None, condition=None)
     if z0 is None:
         z0 = initial_adjoint(cop, y)
     ctx = StageContext(op=cop, aty=aty, maps=maps)
-    return reduce_coils(unrolled(z0, ctx, condition), maps)
+    return combine_coils(unrolled(z0, ctx, condition), maps)
 
 
 @register("varnet",

@@ -172,11 +172,15 @@ def _circle_op(p=32, f=8, batch=2, shift=0, seed=0):
     return angles, freqs, mask
 
 
-@pytest.mark.parametrize("levels,shifts", [(2, (4, 8, 12)), (0, (1, 5))])
-def test_fan_operator_commutes_with_a_rotation_on_a_full_circle(levels, shifts):
+@pytest.mark.parametrize("levels,stride,shifts",
+                         [(2, 1, (1, 3, 5, 12)), (2, 2, (4, 8, 12)), (0, 1, (1, 5))])
+def test_fan_operator_commutes_with_a_rotation_on_a_full_circle(levels, stride, shifts):
+    """Default (θ never subsampled): every shift commutes; stride 2: multiples of 2**levels."""
     angles, freqs, mask = _circle_op()
-    cfg = dict(CFG, fan_levels=levels, fan_radius=0.8)
+    cfg = dict(CFG, fan_levels=levels, fan_radius=0.8, fan_theta_stride=stride)
     model = build("unified_radar", seed=1, cascades=1, **cfg).eval()
+    with torch.no_grad():  # the head starts at zero (identity fill): give it weights
+        model.fan.head.weight.normal_(generator=torch.Generator().manual_seed(3))
     op = PolarRadar(angles, freqs, (9, 9), (3.0, 3.0), mask=mask)
     g = torch.Generator().manual_seed(5)
     y = torch.randn(2, 32, 8, dtype=torch.complex64, generator=g) * mask
