@@ -26,7 +26,7 @@ def small_head(module: nn.Module, gain: float = 1e-2) -> nn.Module:
     """Scale the final 1×1 ``head`` convolution of every backbone inside ``module`` by ``gain``
     and zero its bias.
 
-    A :class:`ComplexNet` around such a backbone then outputs its removed per-sample mean plus a
+    A :class:`ComplexNet` (``add_mean=False``) around such a backbone then outputs a
     perturbation of about ``gain`` times the input's spread, so residual branches start close to
     the identity: an unrolled model begins near its data-consistent initial image instead of a
     random perturbation of it, and training only has to learn improvements.  (Not exactly zero,
@@ -48,12 +48,15 @@ class ComplexNet(nn.Module):
     The real and imaginary parts of all channels are packed by
     :func:`discofold._complex.complex_to_channels`; each group (real parts, imaginary parts) is
     normalised by its own mean and standard deviation per sample and the output un-normalised,
-    as fastMRI's ``NormUnet`` does.
+    as fastMRI's ``NormUnet`` does.  ``add_mean=False`` rescales the output by the standard
+    deviation only: for residual branches (a correction added to a state), whose output must be
+    near zero at initialisation (:func:`small_head`); with the mean added back, a near-zero
+    backbone would subtract the image mean at every cascade and make the state oscillate.
     """
 
-    def __init__(self, backbone: nn.Module):
+    def __init__(self, backbone: nn.Module, add_mean: bool = True):
         super().__init__()
-        self.backbone = backbone
+        self.backbone, self.add_mean = backbone, bool(add_mean)
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         """Apply the backbone to the normalised channels of ``x``."""
@@ -64,7 +67,9 @@ class ComplexNet(nn.Module):
         std = g.std(dim=2).clamp_min(1e-12).reshape(n, 2, 1, 1, 1)
         b = ((b.reshape(n, 2, c2 // 2, h, w) - mean) / std).reshape(n, c2, h, w)
         out = self.backbone(b, scale)
-        out = out.reshape(n, 2, c2 // 2, h, w) * std + mean
+        out = out.reshape(n, 2, c2 // 2, h, w) * std
+        if self.add_mean:
+            out = out + mean
         return channels_to_complex(out.reshape(n, c2, h, w), dim=1)
 
 

@@ -73,7 +73,7 @@ class KspaceNO(nn.Module):
             from ..errors import ConfigError
 
             raise ConfigError(f"kspace must be 'udno' or 'fno', got {kind!r}")
-        self.net = ComplexNet(backbone)
+        self.net = ComplexNet(backbone, add_mean=False)
 
     def forward(self, y: torch.Tensor, op) -> torch.Tensor:
         """Filled per-coil k-space on the grid, shaped like the coil images ``(B, [C,] H, W)``."""
@@ -119,9 +119,11 @@ class Unified(nn.Module):
         super().__init__()
         self.kspace = KspaceNO(kspace, kspace_chans, kspace_pools, kspace_radius)
         self.sens = SensitivityNet(ComplexNet(UDNO(2, 2, sens_chans, sens_pools, radius,
-                                                   kernel_shape)), residual=True)
+                                                   kernel_shape), add_mean=False),
+                                   residual=True)
         stages = [Stage(CoilRegulariser(ComplexNet(UDNO(2, 2, chans, pools, radius,
-                                                        kernel_shape))), make_dc(dc))
+                                                        kernel_shape), add_mean=False)),
+                        make_dc(dc))
                   for _ in range(cascades)]
         mod = (RecursionModulation(MRI_CONDITION_SIZE, chans)
                if modulate or recursions > 1 else None)

@@ -214,7 +214,8 @@ class UnifiedRadar(nn.Module):
         self.fan = FanNO(fan_chans, fan_levels, fan_radius, kernel_shape, fan_theta_stride)
         # domain_length is a placeholder: it is set to op.extent_m (metres) at every call
         stages = [Stage(CoilRegulariser(ComplexNet(UDNO(2, 2, chans, pools, radius,
-                                                        kernel_shape, (1.0, 1.0)))),
+                                                        kernel_shape, (1.0, 1.0)),
+                                                   add_mean=False)),
                         make_dc(dc, **_DC_INIT.get(dc, {}))) for _ in range(cascades)]
         mod = (RecursionModulation(RADAR_CONDITION_SIZE, chans)
                if modulate or recursions > 1 else None)
