@@ -20,7 +20,7 @@ from ..errors import InputError, ShapeError
 from ..operators import CartesianMRI, LinearOperator, NonCartesianMRI
 from ._meta import AcquisitionMeta
 
-__all__ = ["coil_operator", "grid_operator", "calibration_data", "check_inputs",
+__all__ = ["coil_operator", "dc_operator", "DensityCompensated", "grid_operator", "calibration_data", "check_inputs",
            "true_acceleration", "is_two_d", "initial_adjoint"]
 
 _DEFAULT_CAL_FRACTION = 0.08
@@ -43,6 +43,46 @@ def coil_operator(op: LinearOperator) -> LinearOperator:
         new.coil_maps, new.out_shape, new.batch_shape = None, (op.out_shape[-1],), ()
         return new
     raise InputError(f"{type(op).__name__} has coil maps but no coil-wise form is known")
+
+
+class DensityCompensated(LinearOperator):
+    """``B = W^{1/2} A`` for a non-Cartesian MRI operator with density weights ``W = diag(dcf)``.
+
+    ``BᴴB = Aᴴ W A`` is the operator's Toeplitz ``weighted_normal``, of norm about 1 on the
+    sampled band, and ``Bᴴ(W^{1/2} y) = A_dagger(y)`` is the gridding image.  Data consistency
+    on ``B`` is a density-preconditioned step ``z − λ (Aᴴ W A z − Aᴴ W y)``: with the plain
+    ``AᴴA``, whose norm grows with the sample density at the k-space centre, a unit step (soft DC
+    with λ = 1, trained on Cartesian masks where ``AᴴA`` is a projection) diverges.
+    """
+
+    def __init__(self, op: NonCartesianMRI):
+        self.op = op
+        self.in_shape, self.out_shape, self.batch_shape = op.in_shape, op.out_shape, op.batch_shape
+        self.name = f"DensityCompensated({op.name})"
+
+    def _sqrt_w(self, like: torch.Tensor) -> torch.Tensor:
+        return self.op.dcf.to(device=like.device, dtype=like.real.dtype).sqrt()
+
+    def _forward(self, x):
+        s = self.op.A(x)
+        return s * self._sqrt_w(s)
+
+    def _adjoint(self, y):
+        return self.op.A_adjoint(y * self._sqrt_w(y))
+
+    def _normal(self, x):
+        return self.op.weighted_normal(x)
+
+
+def dc_operator(op: LinearOperator, y: torch.Tensor):
+    """``(operator, right-hand side)`` of the data-consistency steps for the (coil-wise) ``op``.
+
+    Non-Cartesian MRI with ``dcf``: :class:`DensityCompensated` and ``A_dagger(y)``; otherwise
+    ``op`` and ``Aᴴy``.
+    """
+    if isinstance(op, NonCartesianMRI) and op.dcf is not None:
+        return DensityCompensated(op), op.A_dagger(y)
+    return op, op.A_adjoint(y)
 
 
 def grid_operator(shape, device=None) -> CartesianMRI:

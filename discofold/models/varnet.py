@@ -23,7 +23,8 @@ from torch import nn
 from ..layers.modulation import RecursionModulation
 from ._blocks import ComplexNet, combine_coils, expand_coils, reduce_coils
 from ._meta import MRI_CONDITION_SIZE, as_meta
-from ._ops import check_inputs, coil_operator, initial_adjoint, is_two_d, true_acceleration
+from ._ops import (check_inputs, coil_operator, dc_operator, initial_adjoint, is_two_d,
+                   true_acceleration)
 from ._registry import register
 from .data_consistency import make_dc
 from .sens import SensitivityNet
@@ -56,10 +57,10 @@ def mri_condition(y, op, meta, batch: int) -> torch.Tensor:
 def run_cascades(unrolled: Unrolled, y, op, meta, maps, z0=None, condition=None):
     """Shared driver: coil-image state, soft/gradient/prox DC with the coil-wise operator."""
     cop = coil_operator(op)
-    aty = cop.A_adjoint(y)
+    dop, aty = dc_operator(cop, y)  # density compensated for non-Cartesian trajectories
     if z0 is None:
         z0 = initial_adjoint(cop, y)
-    ctx = StageContext(op=cop, aty=aty, maps=maps)
+    ctx = StageContext(op=dop, aty=aty, maps=maps)
     return combine_coils(unrolled(z0, ctx, condition), maps)
 
 
