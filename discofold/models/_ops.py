@@ -20,8 +20,8 @@ from ..errors import InputError, ShapeError
 from ..operators import CartesianMRI, LinearOperator, NonCartesianMRI
 from ._meta import AcquisitionMeta
 
-__all__ = ["coil_operator", "dc_operator", "DensityCompensated", "grid_operator", "calibration_data", "check_inputs",
-           "true_acceleration", "is_two_d", "initial_adjoint"]
+__all__ = ["coil_operator", "dc_operator", "DensityCompensated", "grid_operator",
+           "calibration_data", "check_inputs", "true_acceleration", "is_two_d", "initial_adjoint"]
 
 _DEFAULT_CAL_FRACTION = 0.08
 _ACC_TOLERANCE = 0.05
