@@ -23,8 +23,14 @@ from torch import nn
 from ..layers.modulation import RecursionModulation
 from ._blocks import ComplexNet, combine_coils, expand_coils, reduce_coils
 from ._meta import MRI_CONDITION_SIZE, as_meta
-from ._ops import (check_inputs, coil_operator, dc_operator, initial_adjoint, is_two_d,
-                   true_acceleration)
+from ._ops import (
+    check_inputs,
+    coil_operator,
+    dc_operator,
+    initial_adjoint,
+    is_two_d,
+    true_acceleration,
+)
 from ._registry import register
 from .data_consistency import make_dc
 from .sens import SensitivityNet
