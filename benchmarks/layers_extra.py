@@ -87,6 +87,7 @@ def fan_vs_points(cfg) -> list[dict]:
         "pts": _fwd_bwd(lambda v: pts(v.reshape(B, C, -1), xy, q, xy), x),
         "fan_pts": _fwd_bwd(lambda v: fan_pts(v, a, r), x),
         "fan_conv": _fwd_bwd(lambda v: fan_conv(v, a, r), x),
+        "mix": _fwd_bwd(lambda v: _mix_only(v, fan.weight), x),
     }, cfg.repeats)  # fmt: skip
     path = fan.plan(a, r, x.dtype, x.device)["mode"]
     kib = fan.cached_psi_bytes() / 1024
@@ -100,7 +101,20 @@ def fan_vs_points(cfg) -> list[dict]:
              t["fan"], t["fan_pts"], "", None, "same local-frame kernel, neighbour search"),
         _row("DiscoConvFan radar fan", f"DiscoConvFan ({path})", "DiscoConvFan (conv1d)",
              t["fan"], t["fan_conv"], "", None, "grouped conv1d along theta"),
+        _row("DiscoConvFan radar fan", "channel mixing alone", "DiscoConvPoints", t["mix"],
+             t["pts"], "", None,
+             f"the K*C*O multiply-adds per sample that every DISCO layer does, whatever its "
+             f"stencil (one GEMM, K = {fan.weight.shape[2]}): no fan path can beat DiscoConvPoints "
+             f"by more than {t['pts'] / t['mix']:.1f}x on this fan"),
     ]  # fmt: skip
+
+
+def _mix_only(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The channel mixing of a DISCO layer without any stencil, as one GEMM:
+    ``(B, C, P, F)`` -> ``(N B, K O)``."""
+    B, C, P, F = x.shape
+    xr = x.permute(2, 3, 0, 1).reshape(P * F * B, C)
+    return xr @ weight.permute(1, 2, 0).reshape(C, -1)
 
 
 def fan_full_circle(cfg) -> list[dict]:

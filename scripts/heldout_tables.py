@@ -1,0 +1,49 @@
+"""Markdown tables of docs/models.md ("Held-out evaluation") from ``discofold eval`` outputs.
+
+    python scripts/heldout_tables.py runs/heldout_mri_images
+    python scripts/heldout_tables.py runs/heldout_radar_S0 runs/heldout_radar_S1
+
+Each table is the ``summary`` of the run's ``metrics.json`` (mean over volumes or frames per
+setting) with one column per method and metric, plus the mean over settings.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+_METRICS = {"mri": [("PSNR", "psnr_mean", 2), ("SSIM", "ssim_mean", 4), ("NMSE", "nmse_mean", 4)],
+            "radar": [("PSNR", "psnr_mean", 2), ("NMSE dB", "nmse_db_mean", 2),
+                      ("SSIM", "ssim_mean", 4)]}
+_SHORT = {"zero-filled": "zf", "baseline": None, "model": "model"}
+
+
+def table(run: Path) -> str:
+    data = json.loads((run / "metrics.json").read_text())
+    fam = data["family"]
+    rows = data["summary"]
+    methods, settings, cell = [], [], {}
+    for r in rows:
+        label = _SHORT.get(r["kind"]) or r["method"]
+        if label not in methods:
+            methods.append(label)
+        key = (r["pattern"], r["acceleration"])
+        if key not in settings:
+            settings.append(key)
+        cell[key, label] = r
+    cols = [(name, label, field, nd) for name, field, nd in _METRICS[fam] for label in methods]
+    out = ["| pattern | R | " + " | ".join(f"{n} {lab}" for n, lab, _, _ in cols) + " |",
+           "|---|---|" + "---|" * len(cols)]
+    for key in settings:
+        vals = [f"{cell[key, lab][f]:.{nd}f}" for _, lab, f, nd in cols]
+        out.append(f"| {key[0]} | {key[1]:g} | " + " | ".join(vals) + " |")
+    means = [sum(cell[k, lab][f] for k in settings) / len(settings) for _, lab, f, _ in cols]
+    out.append("| **mean** |  | " + " | ".join(f"**{m:.{nd}f}**" for m, (_, _, _, nd)
+                                              in zip(means, cols)) + " |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        print(f"<!-- {arg} -->\n{table(Path(arg))}\n")
