@@ -1,0 +1,28 @@
+"""Shared test settings.
+
+The metric, model, solver and training tests use tiny tensors: one intra-op thread is faster and
+steadier than thread start-up and contention on a shared 2-core CPU, so those folders run with
+``torch.set_num_threads(1)`` (restored after each test).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+_HERE = Path(__file__).resolve().parent
+_ONE_THREAD = {"metrics", "models", "solvers", "train"}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(request):
+    parts = Path(request.node.path).resolve().relative_to(_HERE).parts
+    if not parts or parts[0] not in _ONE_THREAD:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
