@@ -2,6 +2,7 @@
 
     python scripts/heldout_tables.py runs/heldout_mri_images
     python scripts/heldout_tables.py runs/heldout_radar_S0 runs/heldout_radar_S1
+    python scripts/heldout_tables.py runs/bundled_mri_unified      # training log summary
 
 Each table is the ``summary`` of the run's ``metrics.json`` (mean over volumes or frames per
 setting) with one column per method and metric, plus the mean over settings.
@@ -44,6 +45,27 @@ def table(run: Path) -> str:
     return "\n".join(out)
 
 
+
+
+def training_summary(run: Path) -> str:
+    """Steps, wall time, final training loss (mean of the last five logged) and the
+    validation history of a ``discofold train`` run folder."""
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
+    train = [r for r in rows if r["kind"] == "train"]
+    val = [r for r in rows if r["kind"] == "val"]
+    wall = (run / "last.pt").stat().st_mtime - (run / "config.json").stat().st_mtime
+    last = sum(r["loss"] for r in train[-5:]) / len(train[-5:])
+    best = min(val, key=lambda r: r["val_loss"])
+    hist = ", ".join(f"{r['step']}: {r['val_loss']:.4f} / {r['val_psnr_db']:.2f} dB" for r in val)
+    return (f"{run.name}: {train[-1]['step']} steps, {wall / 60:.1f} min, final training loss "
+            f"{last:.4f}, best validation {best['val_loss']:.4f} / {best['val_psnr_db']:.2f} dB "
+            f"(step {best['step']})\n  history: {hist}")
+
+
 if __name__ == "__main__":
     for arg in sys.argv[1:]:
-        print(f"<!-- {arg} -->\n{table(Path(arg))}\n")
+        run = Path(arg)
+        if (run / "metrics.json").is_file():
+            print(f"<!-- {arg} -->\n{table(run)}\n")
+        else:
+            print(training_summary(run) + "\n")

@@ -89,8 +89,8 @@ def test_quick_demo_zero_filled_matches_independent_numpy_reference(quick):
 
 @pytest.mark.parametrize("family", ["mri", "radar"])
 def test_bundled_weights_are_trained(quick, family):
-    """The bundled model is far better than its architecture at initialisation, and close to
-    or better than zero-filling (docs/models.md has the held-out numbers)."""
+    """The architecture starts at zero-filling (near-identity residual branches); the bundled
+    weights improve on it (docs/models.md has the held-out numbers)."""
     from discofold.evaluate import evaluate, load_data
     from discofold.models import build
 
@@ -104,8 +104,9 @@ def test_bundled_weights_are_trained(quick, family):
     init = evaluate(fresh, data, [pattern], [acc], [], label="init").rows[-1]
     summary = _summary(quick[0] / family)
     trained, zf = _row(summary, pattern, name), _row(summary, pattern, "zf")
-    assert trained["psnr_mean"] > init["psnr"] + (3.0 if family == "mri" else 1.0)
-    assert trained["psnr_mean"] > zf["psnr_mean"] - 0.5
+    assert abs(init["psnr"] - zf["psnr_mean"]) < 1.0
+    assert trained["psnr_mean"] > zf["psnr_mean"] + (0.5 if family == "mri" else 0.3)
+    assert trained["psnr_mean"] > init["psnr"] + 0.3
     assert trained["ssim_mean"] > zf["ssim_mean"]
 
 
