@@ -20,7 +20,7 @@ from ..errors import InputError, ShapeError
 from ..operators import CartesianMRI, LinearOperator, NonCartesianMRI
 from ._meta import AcquisitionMeta
 
-__all__ = ["coil_operator", "dc_operator", "DensityCompensated", "grid_operator",
+__all__ = ["coil_operator", "dc_operator", "dcf_gain", "DensityCompensated", "grid_operator",
            "calibration_data", "check_inputs", "true_acceleration", "is_two_d", "initial_adjoint"]
 
 _DEFAULT_CAL_FRACTION = 0.08
@@ -48,20 +48,26 @@ def coil_operator(op: LinearOperator) -> LinearOperator:
 class DensityCompensated(LinearOperator):
     """``B = W^{1/2} A`` for a non-Cartesian MRI operator with density weights ``W = diag(dcf)``.
 
-    ``BᴴB = Aᴴ W A`` is the operator's Toeplitz ``weighted_normal``, of norm about 1 on the
-    sampled band, and ``Bᴴ(W^{1/2} y) = A_dagger(y)`` is the gridding image.  Data consistency
-    on ``B`` is a density-preconditioned step ``z − λ (Aᴴ W A z − Aᴴ W y)``: with the plain
-    ``AᴴA``, whose norm grows with the sample density at the k-space centre, a unit step (soft DC
-    with λ = 1, trained on Cartesian masks where ``AᴴA`` is a projection) diverges.
+    ``BᴴB = Aᴴ W A`` is the operator's Toeplitz ``weighted_normal`` and ``Bᴴ(W^{1/2} y)`` the
+    gridding image ``A_dagger(y)``.  ``W`` is rescaled by ``gain = 1 / ‖Aᴴ W A‖`` (power
+    iteration), so ``‖BᴴB‖ = 1`` as for a Cartesian mask, whatever the convention or the
+    quality of the weights.  Data consistency on ``B`` is a density-preconditioned step
+    ``z − λ (BᴴB z − Bᴴ W^{1/2} y)`` with the same fixed point as ``Aᴴ W A z = Aᴴ W y``: with
+    the plain ``AᴴA``, whose norm grows with the sample density at the k-space centre, a unit
+    step (soft DC with λ = 1, trained on Cartesian masks where ``AᴴA`` is a projection)
+    diverges.
     """
 
     def __init__(self, op: NonCartesianMRI):
         self.op = op
         self.in_shape, self.out_shape, self.batch_shape = op.in_shape, op.out_shape, op.batch_shape
         self.name = f"DensityCompensated({op.name})"
+        self.gain = 1.0
+        with torch.no_grad():  # ‖BᴴB‖ = 1 whatever the scale or quality of the dcf
+            self.gain = 1.0 / float(self.compute_norm(max_iter=30, tol=1e-3))
 
     def _sqrt_w(self, like: torch.Tensor) -> torch.Tensor:
-        return self.op.dcf.to(device=like.device, dtype=like.real.dtype).sqrt()
+        return (self.op.dcf.to(device=like.device, dtype=like.real.dtype) * self.gain).sqrt()
 
     def _forward(self, x):
         s = self.op.A(x)
@@ -71,7 +77,22 @@ class DensityCompensated(LinearOperator):
         return self.op.A_adjoint(y * self._sqrt_w(y))
 
     def _normal(self, x):
-        return self.op.weighted_normal(x)
+        return self.op.weighted_normal(x) * self.gain
+
+
+def dcf_gain(op: NonCartesianMRI) -> float:
+    """Scale that puts ``op.dcf`` in image units, whatever its convention.
+
+    Density weights come as areas per grid cell (:func:`~discofold.operators.radial_dcf`,
+    where ``Aᴴ W A ≈ I`` on the sampled band) or as fractions of k-space
+    (:mod:`discofold.sampling.trajectories`, ``H·W`` times smaller).  Models must not depend
+    on that choice: the gain is the least-squares ``α = ⟨z, 1⟩ / ⟨z, z⟩`` of ``z = Aᴴ W A 1``
+    (a constant image, single coil), as :func:`discofold.solvers.zero_filled` uses.
+    """
+    single = coil_operator(op) if op.coil_maps is not None else op
+    ones = torch.ones(single.in_shape, dtype=torch.complex64, device=op.dcf.device)
+    z = single.A_dagger(single.A(ones))
+    return float((z.conj() * ones).real.sum() / (z.abs() ** 2).sum().clamp_min(1e-30))
 
 
 def dc_operator(op: LinearOperator, y: torch.Tensor):
@@ -81,7 +102,8 @@ def dc_operator(op: LinearOperator, y: torch.Tensor):
     ``op`` and ``Aᴴy``.
     """
     if isinstance(op, NonCartesianMRI) and op.dcf is not None:
-        return DensityCompensated(op), op.A_dagger(y)
+        dop = DensityCompensated(op)
+        return dop, op.A_dagger(y) * dop.gain
     return op, op.A_adjoint(y)
 
 
@@ -92,9 +114,10 @@ def grid_operator(shape, device=None) -> CartesianMRI:
 
 
 def initial_adjoint(op: LinearOperator, y: torch.Tensor) -> torch.Tensor:
-    """``Aᴴ y``, density compensated when the operator has weights (non-Cartesian ``dcf``)."""
+    """``Aᴴ y``, density compensated when the operator has weights (non-Cartesian ``dcf``,
+    in image units whatever its convention: :func:`dcf_gain`)."""
     if getattr(op, "dcf", None) is not None:
-        return op.A_dagger(y)
+        return op.A_dagger(y) * dcf_gain(op)
     return op.A_adjoint(y)
 
 
