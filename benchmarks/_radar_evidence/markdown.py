@@ -17,9 +17,9 @@ _NOTES = {
                 "64 px instead of 9.6 m; 5 test images per main setting and 3 per sweep; "
                 "80 training steps (100 for `ista_net_radar`/`pfa_unet`) on a pool of 36 scenes; "
                 "`r_unified_radar` not trained on S2; T1 has no native model at 128 px.",
-    "cpu": "CPU scale: as `cpu-lite` (S1/S2 over a 4.8 m window at 64 px) with 200/250 "
-           "training steps, 8 test images per main setting and 4 per sweep, and "
-           "`r_unified_radar` also on S2.",
+    "cpu": "CPU scale: as `cpu-lite` (S1/S2 over a 4.8 m window at 64 px) with 1000/1200 "
+           "training steps on a pool of 144 scenes, 8 test images per main setting and 4 per "
+           "sweep, and `r_unified_radar` also on S2.",
     "paper": "GPU scale on the native presets (19.2 m window).",
 }
 
