@@ -18,6 +18,8 @@ from torch import nn
 from discofold.errors import ConfigError, InputError, ShapeError
 from discofold.layers._basis import basis_size, evaluate_basis
 
+from .._finite import all_finite
+
 __all__ = ["DiscoConv2d"]
 
 _PAD_MODES = {"zeros": "constant", "circular": "circular", "reflect": "reflect"}
@@ -203,7 +205,7 @@ class DiscoConv2d(nn.Module):
             )
         if x.is_complex():
             raise InputError("DiscoConv2d takes real input; pack complex data as channels first")
-        if not bool(torch.isfinite(x).all()):
+        if not all_finite(x):
             raise InputError("DiscoConv2d input x contains NaN or Inf values")
         H, W = x.shape[-2:]
         s = self.stride
@@ -217,8 +219,8 @@ class DiscoConv2d(nn.Module):
             out = self._transpose(x, psi, weight, use_fft)
         elif use_fft:
             out = self._correlate(x, psi, weight, use_fft)[..., ::s, ::s]
-        else:
-            out = self._direct(x, psi, weight)
+        else:  # conv2d adds the bias itself (one pass over the output fewer)
+            return self._direct(x, psi, weight)
         if self.bias is not None:
             out = out + self.bias.to(out.dtype).view(1, -1, 1, 1)
         return out
@@ -248,10 +250,12 @@ class DiscoConv2d(nn.Module):
     def _direct(self, x: torch.Tensor, psi: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         kernel = self._kernel(psi, weight)
         kh, kw = kernel.shape[-2:]
+        bias = None if self.bias is None else self.bias.to(kernel.dtype)
         if self.padding_mode == "zeros":
             pad = (kh // 2, kw // 2)
-            return F.conv2d(x, kernel, stride=self.stride, padding=pad, groups=self.groups)
-        return F.conv2d(self._pad(x, kh, kw), kernel, stride=self.stride, groups=self.groups)
+            return F.conv2d(x, kernel, bias, stride=self.stride, padding=pad, groups=self.groups)
+        return F.conv2d(self._pad(x, kh, kw), kernel, bias, stride=self.stride,
+                        groups=self.groups)
 
     def _correlate(self, x: torch.Tensor, psi: torch.Tensor, weight: torch.Tensor,
                    use_fft: bool) -> torch.Tensor:

@@ -54,6 +54,8 @@ from discofold.errors import InputError, ShapeError
 from discofold.layers._basis import basis_size, evaluate_basis
 from discofold.layers._fan_sparse import SparsePair, point_triplets, spmm, stencil_triplets
 
+from .._finite import all_finite
+
 __all__ = ["DiscoConvFan", "fan_quadrature_weights"]
 
 _CACHE_SIZE = 8
@@ -359,7 +361,7 @@ def _check_inputs(x, angles, radii, mask, in_channels):
             raise InputError(f"DiscoConvFan: {name} contains NaN or Inf values")
     if x.is_complex() or not x.is_floating_point():
         raise InputError(f"DiscoConvFan: x must be a real float tensor, got {x.dtype}")
-    if not bool(torch.isfinite(x).all()):
+    if not all_finite(x):
         raise InputError("DiscoConvFan: the input x contains NaN or Inf values")
     if F > 1 and not (bool((torch.diff(radii) > 0).all()) and float(radii.min()) >= 0):
         raise InputError("DiscoConvFan: radii must be non-negative and strictly increasing")

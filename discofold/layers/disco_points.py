@@ -23,6 +23,8 @@ from discofold.errors import ConfigError, InputError, ShapeError
 from discofold.layers._basis import basis_integrals, basis_size, evaluate_basis
 from discofold.layers._quadrature import voronoi_areas
 
+from .._finite import all_finite
+
 __all__ = ["DiscoConvPoints"]
 
 _CACHE_SIZE = 8
@@ -219,7 +221,7 @@ class DiscoConvPoints(nn.Module):
                 f"DiscoConvPoints expects x of shape (B, {self.in_channels}, {points_in.shape[0]}) "
                 f"for {points_in.shape[0]} input points, got {tuple(x.shape)}"
             )
-        if x.is_complex() or not bool(torch.isfinite(x).all()):
+        if x.is_complex() or not all_finite(x):
             raise InputError("DiscoConvPoints input x must be real and finite (no NaN or Inf)")
         psi = self.psi(points_in, weights_in, points_out, weights_out, dtype=x.dtype)
         B, C, N = x.shape

@@ -43,6 +43,8 @@ from discofold.errors import InputError, ShapeError
 from discofold.layers._basis import basis_size, evaluate_basis
 from discofold.layers._s2_grids import GRIDS, colatitudes, longitudes
 
+from .._finite import all_finite
+
 __all__ = ["DiscoConvS2", "DiscoConvTransposeS2"]
 
 _THETA_EPS = 1e-3
@@ -231,7 +233,7 @@ class _DiscoS2Base(nn.Module):
             )
         if x.is_complex() or not x.is_floating_point():
             raise InputError(f"{type(self).__name__}: x must be a real float tensor, got {x.dtype}")
-        if not torch.isfinite(x).all():
+        if not all_finite(x):
             raise InputError(f"{type(self).__name__}: the input x contains NaN or Inf values")
 
     def extra_repr(self) -> str:

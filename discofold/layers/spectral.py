@@ -26,6 +26,8 @@ from torch import nn
 
 from discofold.errors import InputError, ShapeError
 
+from .._finite import all_finite
+
 __all__ = ["SpectralConv2d", "FNOBlock"]
 
 
@@ -52,7 +54,7 @@ def _check_input(x: torch.Tensor, name: str, channels: int, complex_data: bool) 
         raise InputError(
             f"{name} (complex_data={complex_data}) expects {kind} tensor, got {x.dtype}"
         )
-    if not torch.isfinite(x).all():
+    if not all_finite(x):
         raise InputError(f"{name}: the input x contains NaN or Inf values")
 
 

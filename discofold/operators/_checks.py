@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .._finite import all_finite
 from ..errors import InputError, ShapeError
 
 __all__ = [
@@ -30,7 +31,7 @@ def check_complex(x: torch.Tensor, name: str) -> None:
 
 def check_finite(x: torch.Tensor, name: str) -> None:
     """Raise :class:`InputError` if ``x`` holds NaN or Inf."""
-    if not bool(torch.isfinite(x).all()):
+    if not all_finite(x):
         n_nan = int(torch.isnan(x).sum()) if not torch.is_complex(x) else int(
             (torch.isnan(x.real) | torch.isnan(x.imag)).sum()
         )
