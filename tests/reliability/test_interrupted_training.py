@@ -63,8 +63,11 @@ def _logged_step(out: Path) -> int:
 def _stop_at(out: Path, step: int, sig: int) -> tuple[int, int, str]:
     """Start a training run, send ``sig`` once ``step`` is logged; return (exit code, step
     logged when the signal was sent, stderr)."""
+    # a shell that started us in the background (``cmd &``) ignores SIGINT, the child would
+    # inherit that and Python would install no KeyboardInterrupt handler: restore the default
     proc = subprocess.Popen(_cmd(out), env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 240
     try:
         while proc.poll() is None and time.monotonic() < deadline:
