@@ -19,10 +19,19 @@ Pipeline (one model for every pattern, acceleration and resolution):
    through the coil-wise operator (``dc="gradient"`` / ``"prox"`` also available).  The image
    UDNO's radii are in field-of-view units, so a larger matrix over the same field of view
    refines the stencils without changing weights.
+   The output has E2E-VarNet's magnitude, the root-sum-of-squares of the final coil images,
+   with the phase of the map-combined image (:func:`~discofold.models._blocks.combine_coils`);
+   non-Cartesian data consistency runs on the density-compensated operator
+   (:class:`~discofold.models._ops.DensityCompensated`).
 4. **Meta.**  ``[1/R, ln R/ln 32, is_2d]`` feeds a shared
    :class:`~discofold.layers.modulation.RecursionModulation` that scales the last decoder
    features of every image UDNO.  ``r_unified`` applies ``stages`` shared cascades
    ``recursions`` times each (R drawn from ``U{1..R_max}`` in training).
+
+Initialisation: every UDNO head is scaled by 1e-2 (:func:`~discofold.models._blocks.small_head`),
+the residual branches are not shifted by the image mean and the sensitivity network refines the
+calibration-box coil images, so the untrained model reproduces the zero-filled image (with
+calibration-box coil maps) and training only has to learn improvements.
 """
 
 from __future__ import annotations
