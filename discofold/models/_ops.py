@@ -20,7 +20,8 @@ from ..errors import InputError, ShapeError
 from ..operators import CartesianMRI, LinearOperator, NonCartesianMRI
 from ._meta import AcquisitionMeta
 
-__all__ = ["coil_operator", "dc_operator", "dcf_gain", "DensityCompensated", "grid_operator",
+__all__ = ["coil_operator", "dc_operator", "dcf_gain", "SqrtWeighted",
+           "DensityCompensated", "grid_operator",
            "calibration_data", "check_inputs", "true_acceleration", "is_two_d", "initial_adjoint"]
 
 _DEFAULT_CAL_FRACTION = 0.08
@@ -45,13 +46,51 @@ def coil_operator(op: LinearOperator) -> LinearOperator:
     raise InputError(f"{type(op).__name__} has coil maps but no coil-wise form is known")
 
 
-class DensityCompensated(LinearOperator):
-    """``B = W^{1/2} A`` for a non-Cartesian MRI operator with density weights ``W = diag(dcf)``.
+class SqrtWeighted(LinearOperator):
+    """``B = W^{1/2} A`` for non-negative weights ``W`` on the measurements of ``op``.
 
-    ``BᴴB = Aᴴ W A`` is the operator's Toeplitz ``weighted_normal`` and ``Bᴴ(W^{1/2} y)`` the
-    gridding image ``A_dagger(y)``.  ``W`` is rescaled by ``gain = 1 / ‖Aᴴ W A‖`` (power
-    iteration), so ``‖BᴴB‖ = 1`` as for a Cartesian mask, whatever the convention or the
-    quality of the weights.  Data consistency on ``B`` is a density-preconditioned step
+    The data-consistency operator of the non-Cartesian and radar models: ``BᴴB = Aᴴ W A``
+    (``normal`` when given, e.g. a Toeplitz embedding; otherwise ``A`` then ``Aᴴ``).
+
+    Parameters
+    ----------
+    op : LinearOperator
+    weights : Tensor
+        Broadcasting to ``op``'s measurements.
+    normal : callable, optional
+        ``x -> Aᴴ W A x``.
+    """
+
+    def __init__(self, op: LinearOperator, weights: torch.Tensor, normal=None):
+        self.op, self.weights, self._weighted_normal = op, weights, normal
+        self.in_shape, self.out_shape, self.batch_shape = op.in_shape, op.out_shape, op.batch_shape
+
+    def _w(self, like: torch.Tensor, sqrt: bool) -> torch.Tensor:
+        w = self.weights.to(device=like.device, dtype=like.real.dtype)
+        return w.sqrt() if sqrt else w
+
+    def _forward(self, x):
+        s = self.op.A(x)
+        return s * self._w(s, True)
+
+    def _adjoint(self, y):
+        return self.op.A_adjoint(y * self._w(y, True))
+
+    def _normal(self, x):
+        if self._weighted_normal is not None:
+            return self._weighted_normal(x)
+        s = self.op.A(x)
+        return self.op.A_adjoint(s * self._w(s, False))
+
+
+class DensityCompensated(SqrtWeighted):
+    """``B = (g W)^{1/2} A`` for a non-Cartesian MRI operator with density weights
+    ``W = diag(dcf)``.
+
+    ``BᴴB = g Aᴴ W A`` is the operator's Toeplitz ``weighted_normal`` and ``Bᴴ(W^{1/2} y)`` the
+    gridding image ``A_dagger(y)``.  ``g = 1 / ‖Aᴴ W A‖`` (power iteration, once per operator),
+    so ``‖BᴴB‖ = 1`` as for a Cartesian mask, whatever the convention or the quality of the
+    weights.  Data consistency on ``B`` is a density-preconditioned step
     ``z − λ (BᴴB z − Bᴴ W^{1/2} y)`` with the same fixed point as ``Aᴴ W A z = Aᴴ W y``: with
     the plain ``AᴴA``, whose norm grows with the sample density at the k-space centre, a unit
     step (soft DC with λ = 1, trained on Cartesian masks where ``AᴴA`` is a projection)
@@ -59,25 +98,10 @@ class DensityCompensated(LinearOperator):
     """
 
     def __init__(self, op: NonCartesianMRI):
-        self.op = op
-        self.in_shape, self.out_shape, self.batch_shape = op.in_shape, op.out_shape, op.batch_shape
-        self.name = f"DensityCompensated({op.name})"
-        self.gain = 1.0
-        with torch.no_grad():  # ‖BᴴB‖ = 1 whatever the scale or quality of the dcf
-            self.gain = 1.0 / float(self.compute_norm(max_iter=30, tol=1e-3))
-
-    def _sqrt_w(self, like: torch.Tensor) -> torch.Tensor:
-        return (self.op.dcf.to(device=like.device, dtype=like.real.dtype) * self.gain).sqrt()
-
-    def _forward(self, x):
-        s = self.op.A(x)
-        return s * self._sqrt_w(s)
-
-    def _adjoint(self, y):
-        return self.op.A_adjoint(y * self._sqrt_w(y))
-
-    def _normal(self, x):
-        return self.op.weighted_normal(x) * self.gain
+        gain = _cached(op, "dc_gain", lambda: 1.0 / float(
+            SqrtWeighted(op, op.dcf, op.weighted_normal).compute_norm(max_iter=30, tol=1e-3)))
+        super().__init__(op, op.dcf * gain, lambda x: op.weighted_normal(x) * gain)
+        self.gain, self.name = gain, f"DensityCompensated({op.name})"
 
 
 def dcf_gain(op: NonCartesianMRI) -> float:
@@ -89,10 +113,26 @@ def dcf_gain(op: NonCartesianMRI) -> float:
     on that choice: the gain is the least-squares ``α = ⟨z, 1⟩ / ⟨z, z⟩`` of ``z = Aᴴ W A 1``
     (a constant image, single coil), as :func:`discofold.solvers.zero_filled` uses.
     """
-    single = coil_operator(op) if op.coil_maps is not None else op
-    ones = torch.ones(single.in_shape, dtype=torch.complex64, device=op.dcf.device)
-    z = single.A_dagger(single.A(ones))
-    return float((z.conj() * ones).real.sum() / (z.abs() ** 2).sum().clamp_min(1e-30))
+    def compute() -> float:
+        single = coil_operator(op) if op.coil_maps is not None else op
+        ones = torch.ones(single.in_shape, dtype=torch.complex64, device=op.dcf.device)
+        z = single.A_dagger(single.A(ones))
+        return float((z.conj() * ones).real.sum() / (z.abs() ** 2).sum().clamp_min(1e-30))
+
+    return _cached(op, "image_gain", compute)
+
+
+def _cached(op: NonCartesianMRI, key: str, compute) -> float:
+    """``compute()`` once per operator (and its coil-wise copies, which share the cache); the
+    dcf scalars would otherwise cost NUFFTs and a power iteration at every forward call."""
+    cache = getattr(op, "_cache_scale", None)
+    if cache is None:
+        with torch.no_grad():
+            return compute()
+    if key not in cache:
+        with torch.no_grad():
+            cache[key] = compute()
+    return cache[key]
 
 
 def dc_operator(op: LinearOperator, y: torch.Tensor):

@@ -27,10 +27,10 @@ import math
 import torch
 
 from ..errors import InputError
-from ..operators import LinearOperator, PolarRadar
+from ..operators import PolarRadar
 from ..operators.radar import SPEED_OF_LIGHT, cell_widths
 from ._meta import AcquisitionMeta
-from ._ops import check_inputs
+from ._ops import SqrtWeighted, check_inputs
 
 __all__ = ["RADAR_CONDITION_SIZE", "check_radar_inputs", "radar_acceleration",
            "radar_condition", "DensityWeighted", "full_mask", "fan_oversampling"]
@@ -109,7 +109,7 @@ def radar_condition(op: PolarRadar, meta: AcquisitionMeta, batch: int,
                         torch.full_like(r, float(known))], dim=1)
 
 
-class DensityWeighted(LinearOperator):
+class DensityWeighted(SqrtWeighted):
     """``B = (W / κ)^{1/2} A`` with ``W = op.density_weights ⊙ op.mask`` (module docstring; final).
 
     Parameters
@@ -126,30 +126,14 @@ class DensityWeighted(LinearOperator):
     name = "DensityWeighted(PolarRadar)"
 
     def __init__(self, op: PolarRadar):
-        self.op = op
-        self.in_shape, self.out_shape, self.batch_shape = op.in_shape, op.out_shape, op.batch_shape
         w = op.density_weights
-        self.weights = w if op.mask is None else w * op.mask
+        self.density = w if op.mask is None else w * op.mask  # W, before the 1/κ
         self.kappa = fan_oversampling(op)
-
-    def _w(self, like: torch.Tensor, sqrt: bool) -> torch.Tensor:
-        w = (self.weights / self.kappa).to(like.real.dtype)
-        return w.sqrt() if sqrt else w
-
-    def _forward(self, x):
-        s = self.op.A(x)
-        return s * self._w(s, True)
-
-    def _adjoint(self, y):
-        return self.op.A_adjoint(y * self._w(y, True))
-
-    def _normal(self, x):
-        s = self.op.A(x)
-        return self.op.A_adjoint(s * self._w(s, False))
+        super().__init__(op, self.density / self.kappa)
 
     def weighted_adjoint(self, y: torch.Tensor) -> torch.Tensor:
         """``Aᴴ W y`` for an echo ``y`` ``(..., P, F)`` (the right-hand side of the DC step)."""
-        return self.op.A_adjoint(y * self.weights.to(y.real.dtype))
+        return self.op.A_adjoint(y * self.density.to(y.real.dtype))
 
 
 def fan_oversampling(op: PolarRadar) -> float:

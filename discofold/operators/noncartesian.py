@@ -92,6 +92,9 @@ class NonCartesianMRI(LinearOperator):
             self.out_shape = (int(coil_maps.shape[-3]), k)
             self.batch_shape = tuple(coil_maps.shape[:-3])
         self._cache_weighted: dict = {}
+        # scalars derived from dcf by users of the operator (e.g. the models' dcf gains);
+        # shared with shallow copies (coil-wise views), like the Toeplitz kernels
+        self._cache_scale: dict = {}
 
     @property
     def traj(self) -> torch.Tensor:
