@@ -19,7 +19,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
+from heldout_tables import run_wall_seconds
+
+from discofold.models import parameter_count
+from discofold.train import load_checkpoint
+from discofold.train.checkpoint import checkpoint_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "discofold" / "pretrained"
@@ -36,22 +40,31 @@ BUNDLES = {
 }
 
 
-def _entry(name: str, spec: dict, path: Path) -> dict:
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    state = ckpt["state_dict"]
-    dtypes = sorted({str(t.dtype).replace("torch.", "") for t in state.values()
+def _entry(spec: dict, path: Path) -> dict:
+    ckpt = load_checkpoint(path)  # checks the format; a bad file stops here with a clear error
+    cfg = checkpoint_config(ckpt)
+    dtypes = sorted({str(t.dtype).replace("torch.", "") for t in ckpt["state_dict"].values()
                      if t.is_floating_point()})
-    run = ROOT / spec["run"]
-    wall = (run / "last.pt").stat().st_mtime - (run / "config.json").stat().st_mtime
     return {
         "file": path.name, "model": ckpt["model_name"], "config": spec["config"],
-        "parameters": int(sum(t.numel() for k, t in state.items()
-                              if t.is_floating_point() and "running_" not in k)),
+        "parameters": parameter_count(cfg.model.name, **cfg.model.args),
         "dtype": ",".join(dtypes), "bytes": path.stat().st_size,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "step": int(ckpt["step"]),
-        "validation": dict(ckpt.get("metrics", {})), "train_wall_min": round(wall / 60, 1),
+        "validation": dict(ckpt.get("metrics", {})),
+        "train_wall_min": round(run_wall_seconds(ROOT / spec["run"]) / 60, 1),
         "trained_on": spec["trained_on"], "docs": "docs/models.md",
     }
+
+
+def _copy_atomic(src: Path, dest: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}-")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def main(argv=None) -> int:
@@ -60,11 +73,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     manifest_path = PRETRAINED / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    for name in args.only or sorted(BUNDLES):
+    names = args.only or sorted(BUNDLES)
+    for name in names:  # check every run before touching discofold/pretrained
+        best = ROOT / BUNDLES[name]["run"] / "best.pt"
+        if not best.is_file():
+            ap.error(f"{name}: no trained run at '{best}' (train it first, see docs/models.md)")
+        load_checkpoint(best)
+    for name in names:
         spec = BUNDLES[name]
         dest = PRETRAINED / f"{name}.pt"
-        shutil.copyfile(ROOT / spec["run"] / "best.pt", dest)
-        manifest[name] = _entry(name, spec, dest)
+        _copy_atomic(ROOT / spec["run"] / "best.pt", dest)
+        manifest[name] = _entry(spec, dest)
         print(f"{name}: {manifest[name]['bytes']} B, step {manifest[name]['step']}, "
               f"{manifest[name]['validation']}")
     fd, tmp = tempfile.mkstemp(dir=PRETRAINED, prefix=".manifest-")

@@ -47,13 +47,18 @@ def table(run: Path) -> str:
 
 
 
+def run_wall_seconds(run: Path) -> float:
+    """Wall time of a ``discofold train`` run: its ``config.json`` to its last ``last.pt``."""
+    return (run / "last.pt").stat().st_mtime - (run / "config.json").stat().st_mtime
+
+
 def training_summary(run: Path) -> str:
     """Steps, wall time, final training loss (mean of the last five logged) and the
     validation history of a ``discofold train`` run folder."""
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
     train = [r for r in rows if r["kind"] == "train"]
     val = [r for r in rows if r["kind"] == "val"]
-    wall = (run / "last.pt").stat().st_mtime - (run / "config.json").stat().st_mtime
+    wall = run_wall_seconds(run)
     last = sum(r["loss"] for r in train[-5:]) / len(train[-5:])
     best = min(val, key=lambda r: r["val_loss"])
     hist = ", ".join(f"{r['step']}: {r['val_loss']:.4f} / {r['val_psnr_db']:.2f} dB" for r in val)
@@ -67,5 +72,8 @@ if __name__ == "__main__":
         run = Path(arg)
         if (run / "metrics.json").is_file():
             print(f"<!-- {arg} -->\n{table(run)}\n")
-        else:
+        elif (run / "log.jsonl").is_file() and (run / "last.pt").is_file():
             print(training_summary(run) + "\n")
+        else:
+            sys.exit(f"heldout_tables: '{run}' holds neither a `discofold eval` output "
+                     "(metrics.json) nor a `discofold train` run (log.jsonl, last.pt)")
