@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._complex import channels_to_complex, complex_to_channels
+from ..errors import ConfigError
 from ..layers.disco_fan import DiscoConvFan
 from ..layers.modulation import RecursionModulation
 from ..operators.radar import SPEED_OF_LIGHT
@@ -136,8 +137,6 @@ class FanNO(nn.Module):
                  kernel_shape: Sequence[int] = (5, 4), theta_stride: int = 1):
         super().__init__()
         if int(theta_stride) not in (1, 2):
-            from ..errors import ConfigError
-
             raise ConfigError(f"fan theta_stride must be 1 or 2, got {theta_stride!r}")
         ks = tuple(kernel_shape)
         self.levels, self.theta_stride = int(levels), int(theta_stride)

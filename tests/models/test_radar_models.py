@@ -313,3 +313,10 @@ def test_kappa_is_one_for_the_presets_and_grows_with_finer_pixels():
     assert fan_oversampling(op16) == pytest.approx(1.0, abs=0.05)
     assert fan_oversampling(op32) == pytest.approx(_kappa(op32), rel=1e-9)
     assert 3.5 < fan_oversampling(op32) < 4.5  # 4x the pixels over the same window
+
+
+def test_fan_theta_stride_is_checked():
+    from discofold.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="theta_stride must be 1 or 2, got 3"):
+        build("unified_radar", fan_theta_stride=3)
