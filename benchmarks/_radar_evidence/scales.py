@@ -84,7 +84,7 @@ SCALES: dict[str, dict] = {
         perturbations=None, apertures=("gaps", "periodic"),
         s2_models=("ista_net_radar", "pfa_unet", "unified_radar"), size="cpu", threads=2,
     ),
-    "cpu": _scale(  # cpu-lite with 12x the training and more test images (~25 min, 2 cores)
+    "cpu": _scale(  # cpu-lite with 12x the training and more test images (32 min on 1 thread)
         s0=GeoSpec("S0", 19.2, 64), s1=GeoSpec("S1", 4.8, 64), s2=GeoSpec("S2", 4.8, 64),
         t1_low=32, t1_test=(64, 128), n_test=8, n_val=3, n_pool=144, steps=1000,
         fast_steps=1200,
