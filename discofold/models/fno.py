@@ -42,13 +42,13 @@ class FNOBackbone(nn.Module):
         self.lift = nn.Conv2d(in_chans, width, 1)
         self.blocks = nn.ModuleList([FNOBlock(width, modes) for _ in range(n_layers)])
         self.proj1 = nn.Conv2d(width, 2 * width, 1)
-        self.proj2 = nn.Conv2d(2 * width, out_chans, 1)
+        self.head = nn.Conv2d(2 * width, out_chans, 1)  # last layer (see small_head)
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         out = self.lift(x)
         for block in self.blocks:
             out = block(out)
-        return self.proj2(F.gelu(self.proj1(scale_features(out, scale))))
+        return self.head(F.gelu(self.proj1(scale_features(out, scale))))
 
 
 @register("fno", tiny=dict(width=4, modes=4, n_layers=2),

@@ -7,7 +7,7 @@ import torch
 from discofold.models import build, get_spec
 from discofold.models._ops import DensityCompensated, coil_operator, dc_operator, dcf_gain
 
-from ._problems import noncartesian_problem
+from ._problems import mri_problem, noncartesian_problem
 
 
 def test_density_compensated_operator_is_w_half_a():
@@ -75,3 +75,16 @@ def test_untrained_unified_starts_near_the_gridding_image_and_improves_it():
         out = model(p.y, p.op, p.meta).abs()
     err = lambda v: float((v - p.x.abs()).norm() / p.x.abs().norm())  # noqa: E731
     assert err(out) <= err(grid) * 1.05, (err(out), err(grid))
+
+
+def test_fno_kspace_option_also_starts_at_zero_filling():
+    """small_head finds the last layer of every backbone (UDNO and FNO alike): with the FNO
+    k-space operator the untrained model is as close to the untrained UDNO variant as the
+    near-identity start promises."""
+    p = mri_problem()
+    outs = []
+    for kind in ("udno", "fno"):
+        model = build("unified", seed=0, kspace=kind, **get_spec("unified").tiny).eval()
+        with torch.no_grad():
+            outs.append(model(p.y, p.op, p.meta))
+    assert float((outs[0] - outs[1]).abs().max() / outs[0].abs().max()) < 0.05
