@@ -84,6 +84,9 @@ class CoastStage(nn.Module):
         self.head_conv = nn.Conv2d(1, channels, 3, padding=1)
         self.blocks = nn.ModuleList(CPMB(channels) for _ in range(int(blocks)))
         self.tail_conv = nn.Conv2d(channels, 1, 3, padding=1)
+        with torch.no_grad():  # near-identity start: the stage begins as a plain gradient step
+            self.tail_conv.weight.mul_(1e-2)
+            self.tail_conv.bias.zero_()
 
     def proximal(self, r: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """PnP deep block on ``r`` ``(N, 1, h, w)`` with CPMB scales ``(1, C)``."""

@@ -6,7 +6,8 @@ input space, ``r`` the regulariser's update of ``z`` and ``ctx`` a
 (``ctx.aty``).  Residuals are written ``AᴴA z − Aᴴy`` with ``op.normal``, so operators with a
 Toeplitz normal (non-Cartesian MRI, radar) use it.
 
-- :class:`SoftDC` (E2E-VarNet): ``z − λ (AᴴA z − Aᴴy) + r``, learnable ``λ`` (initially 1).
+- :class:`SoftDC` (E2E-VarNet): ``z − λ (AᴴA z − Aᴴy) + r``, learnable ``λ = softplus(·) > 0``
+  (initially 1).
   With coil images as ``z`` and the coil-wise Cartesian operator this is exactly VarNet's
   k-space step ``k − λ M (k − y)`` (``F`` is unitary).
 - :class:`GradientDC`: ``z − (α / L)(AᴴA z − Aᴴy) + r`` with ``α = softplus(a) > 0`` (initially
@@ -87,11 +88,31 @@ def operator_norm(op) -> float:
 
 
 class SoftDC(nn.Module):
-    """VarNet soft data consistency ``z − λ (AᴴA z − Aᴴy) + r`` (learnable ``λ``, init 1)."""
+    """VarNet soft data consistency ``z − λ (AᴴA z − Aᴴy) + r`` with learnable ``λ ≥ 0``.
+
+    ``λ = softplus(weight_raw)`` (initially ``weight``): a learned step can shrink data
+    consistency but never reverse it (an unconstrained ``λ`` was seen to reach −0.06).
+    Checkpoints holding the former unconstrained ``weight`` load as ``λ = max(weight, 1e-4)``.
+    """
 
     def __init__(self, weight: float = 1.0):
         super().__init__()
-        self.weight = nn.Parameter(torch.tensor(float(weight)))
+        if not float(weight) > 0:
+            raise ConfigError(f"SoftDC weight must be > 0, got {weight}")
+        self.weight_raw = nn.Parameter(torch.tensor(_inv_softplus(float(weight))))
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The step ``λ = softplus(weight_raw) > 0``."""
+        return F.softplus(self.weight_raw)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        old = state_dict.pop(prefix + "weight", None)
+        if old is not None and prefix + "weight_raw" not in state_dict:
+            lam = old.detach().double().clamp_min(1e-4)
+            state_dict[prefix + "weight_raw"] = (lam + torch.log(-torch.expm1(-lam))).to(
+                old.dtype)  # inverse softplus, stable for small and large λ
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, z, r, ctx):
         return z - self.weight * (ctx.op.normal(z) - ctx.aty) + r

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.spectral import FNOBlock
-from ._blocks import ComplexNet, scale_features
+from ._blocks import ComplexNet, scale_features, small_head
 from ._meta import as_meta
 from ._ops import check_inputs, initial_adjoint
 from ._registry import register
@@ -59,7 +59,7 @@ class FNORecon(nn.Module):
 
     def __init__(self, width: int = 32, modes: int = 12, n_layers: int = 4):
         super().__init__()
-        self.net = ComplexNet(FNOBackbone(2, 2, width, modes, n_layers))
+        self.net = small_head(ComplexNet(FNOBackbone(2, 2, width, modes, n_layers), add_mean=False))
 
     def forward(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
         """``y`` ``(B, *op.out_shape)`` → complex image ``(B, H, W)``."""

@@ -62,6 +62,8 @@ class IstaPhase(nn.Module):
         self.conv1_backward = _conv(channels, channels)
         self.conv2_backward = _conv(channels, channels)
         self.conv_G = _conv(channels, 1)
+        with torch.no_grad():  # near-identity start: the phase begins as a plain ISTA step
+            self.conv_G.weight.mul_(1e-2)
 
     def _backward(self, z: torch.Tensor) -> torch.Tensor:
         return self.conv2_backward(F.relu(self.conv1_backward(z)))

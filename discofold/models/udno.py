@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.disco2d import DiscoConv2d
-from ._blocks import ComplexNet, scale_features
+from ._blocks import ComplexNet, scale_features, small_head
 from ._meta import as_meta
 from ._ops import check_inputs, initial_adjoint
 from ._registry import register
@@ -138,7 +138,8 @@ class UDNORecon(nn.Module):
     def __init__(self, chans: int = 16, num_pools: int = 3, radius: float = 0.05,
                  kernel_shape: Sequence[int] = (5, 4)):
         super().__init__()
-        self.net = ComplexNet(UDNO(2, 2, chans, num_pools, radius, kernel_shape))
+        self.net = small_head(ComplexNet(UDNO(2, 2, chans, num_pools, radius, kernel_shape),
+                                         add_mean=False))
 
     def forward(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
         """``y`` ``(B, *op.out_shape)`` → complex image ``(B, H, W)``."""

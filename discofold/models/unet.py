@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._blocks import ComplexNet, scale_features
+from ._blocks import ComplexNet, scale_features, small_head
 from ._meta import as_meta
 from ._ops import check_inputs, initial_adjoint
 from ._registry import register
@@ -100,7 +100,7 @@ class UnetRecon(nn.Module):
 
     def __init__(self, chans: int = 32, num_pools: int = 4, drop_prob: float = 0.0):
         super().__init__()
-        self.net = ComplexNet(Unet(2, 2, chans, num_pools, drop_prob))
+        self.net = small_head(ComplexNet(Unet(2, 2, chans, num_pools, drop_prob), add_mean=False))
 
     def forward(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
         """``y`` ``(B, *op.out_shape)`` → complex image ``(B, H, W)``."""

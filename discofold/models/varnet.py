@@ -13,6 +13,12 @@ soft step equals VarNet's ``k − λ M (k − y)`` exactly.  The output has VarN
 root-sum-of-squares of the final coil images, with the phase of ``R(z)``
 (:func:`~discofold.models._blocks.combine_coils`); for non-Cartesian operators the same code
 runs with the Toeplitz normal operator.
+
+Initialisation (not in the paper, which starts from a random U-Net output): the cascade U-Nets'
+heads are scaled by 1e-2 (:func:`~discofold.models._blocks.small_head`), their residual output
+is not shifted by the image mean, and the sensitivity network refines the calibration-box coil
+images instead of replacing them, so the untrained model reproduces the zero-filled image and
+training only learns improvements (8 dB below zero-filling otherwise, at 64×64 with 4 coils).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import torch
 from torch import nn
 
 from ..layers.modulation import RecursionModulation
-from ._blocks import ComplexNet, combine_coils, expand_coils, reduce_coils
+from ._blocks import ComplexNet, combine_coils, expand_coils, reduce_coils, small_head
 from ._meta import MRI_CONDITION_SIZE, as_meta
 from ._ops import (
     check_inputs,
@@ -97,12 +103,17 @@ class VarNet(nn.Module):
                  sens_chans: int = 8, sens_pools: int = 4, dc: str = "soft",
                  recursions: int = 1, modulate: bool = False):
         super().__init__()
-        self.sens = SensitivityNet(ComplexNet(Unet(2, 2, sens_chans, sens_pools)))
-        stages = [Stage(CoilRegulariser(ComplexNet(Unet(2, 2, chans, pools))), make_dc(dc))
+        self.sens = SensitivityNet(ComplexNet(Unet(2, 2, sens_chans, sens_pools),
+                                              add_mean=False), residual=True)
+        stages = [Stage(CoilRegulariser(ComplexNet(Unet(2, 2, chans, pools), add_mean=False)),
+                        make_dc(dc))
                   for _ in range(num_cascades)]
         mod = (RecursionModulation(MRI_CONDITION_SIZE, chans)
                if modulate or recursions > 1 else None)
         self.unrolled = Unrolled(stages, r_max=recursions, modulation=mod)
+        # start at the zero-filled image with calibration-box coil maps (module docstring)
+        small_head(self.sens)
+        small_head(self.unrolled)
 
     def set_recursions(self, recursions: int | None) -> None:
         """Passes per stage at evaluation (see :meth:`Unrolled.set_recursions`)."""

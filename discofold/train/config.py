@@ -50,7 +50,7 @@ __all__ = [
 CONFIG_VERSION = 1
 
 _DATA_KINDS = ("mri_simulated", "mri_files", "radar_simulated", "radar_files", "blockcs")
-_LOSSES = ("ssim", "l1", "mse", "complex_l1")
+_LOSSES = ("ssim", "l1", "mse", "complex_l1", "nmse")
 _SCHEDULES = ("cosine", "step", "none")
 
 

@@ -11,7 +11,15 @@ up), so every loss is invariant to the data's scale and SSIM uses a data range o
 ``l1``          mean ``|p − t|``
 ``mse``         mean ``|p − t|²``
 ``complex_l1``  mean ``|p − t|`` over complex pixels (radar; phase matters)
+``nmse``        mean over samples of ``‖p − t‖² / ‖t‖²`` (complex for radar, magnitudes for
+                MRI); the training form of the radar metric
 =============== ============================================================================
+
+For sparse radar scenes use ``nmse``: it is scale-aware (an image ``α x̂`` scores worse as ``α``
+leaves its least-squares value) and an all-zero or constant image scores about 1, above any
+estimate that correlates with the scene.  ``complex_l1`` on max-normalised images rewards a black
+image: its error is the scatterers' total amplitude, below the spread-out sidelobes of a
+correctly scaled zero-filled image (0.025–0.030 against 0.033–0.037 on S1 scenes).
 """
 
 from __future__ import annotations
@@ -61,13 +69,19 @@ def prepare(pred: torch.Tensor, target: torch.Tensor, keep_complex: bool = False
 
 def compute_loss(name: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Scalar loss ``name`` (see the module table) of a batch."""
-    p, t = prepare(pred, target, keep_complex=name == "complex_l1")
+    p, t = prepare(pred, target, keep_complex=name == "complex_l1"
+                   or (name == "nmse" and target.is_complex()))
     if name == "ssim":
         return _SSIM(p, t, data_range=torch.ones(p.shape[0], device=p.device))
     if name in ("l1", "complex_l1"):
         return (p - t).abs().mean()
     if name == "mse":
         return (p - t).abs().pow(2).mean()
+    if name == "nmse":
+        err = (p - t).abs().pow(2).flatten(1).sum(1)
+        energy = t.abs().pow(2).flatten(1).sum(1)
+        # an empty target (black block-CS patch) is measured against 1 % of the batch's largest
+        return (err / torch.maximum(energy, 0.01 * energy.max().clamp_min(1e-30))).mean()
     raise ConfigError(f"unknown loss {name!r}")
 
 

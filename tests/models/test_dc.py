@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from discofold.errors import ConfigError
 from discofold.models.data_consistency import GradientDC, ProximalDC, SoftDC, operator_norm
 from discofold.models.unrolled import StageContext
 from discofold.operators import BlockCS, CartesianMRI, gaussian_block_matrix
@@ -135,3 +136,24 @@ def test_every_dc_fixes_the_truth_on_every_operator(kind, dc_cls):
         assert math.isfinite(after)  # λ = 1 is not a descent step unless ‖A‖ <= 1: learned
     else:
         assert after < before
+
+
+def test_soft_dc_weight_stays_positive_under_any_update():
+    """λ = softplus(raw): a gradient step that would drive λ negative only shrinks it."""
+    dc = SoftDC(0.5)
+    with torch.no_grad():
+        dc.weight_raw.sub_(100.0)  # far past where an unconstrained λ would change sign
+    assert 0.0 < float(dc.weight.detach()) < 1e-6
+    with pytest.raises(ConfigError, match="SoftDC weight must be > 0"):
+        SoftDC(-0.1)
+
+
+def test_soft_dc_loads_the_former_unconstrained_weight():
+    """Checkpoints of the unconstrained parametrisation load with the same λ (clamped at 1e-4
+    where it had gone negative)."""
+    dc = SoftDC()
+    dc.load_state_dict({"weight": torch.tensor(0.37)})
+    assert float(dc.weight.detach()) == pytest.approx(0.37, rel=1e-6)
+    dc.load_state_dict({"weight": torch.tensor(-0.058)})
+    assert float(dc.weight.detach()) == pytest.approx(1e-4, rel=1e-3)
+    assert set(dc.state_dict()) == {"weight_raw"}
