@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..commands._common import derive_seed
 from ..errors import FormatError, InputError, require
 
 __all__ = [
@@ -224,7 +225,8 @@ class BlockCSPatches(torch.utils.data.Dataset):
     """Torch dataset over patches ``(N, b, b)``; item ``i`` is float32 ``(b, b)``.
 
     With ``flips=True`` each item is transformed by one of the 8 flips/90° rotations, chosen
-    from ``(seed, i)`` so that epochs are repeatable.
+    from ``(seed, i)`` (``self[i]``) or, in training epoch ``e > 0``, from ``(seed, e, i)``
+    (:meth:`draw`), so that every epoch is repeatable and epochs differ.
     """
 
     def __init__(self, patches: torch.Tensor, flips: bool = False, seed: int = 0):
@@ -236,10 +238,17 @@ class BlockCSPatches(torch.utils.data.Dataset):
         return self.patches.shape[0]
 
     def __getitem__(self, i: int) -> torch.Tensor:
+        return self.draw(i)
+
+    def draw(self, i: int, epoch: int = 0) -> torch.Tensor:
+        """Patch ``i`` as seen in epoch ``epoch`` (float32 ``(b, b)``); epoch 0 is ``self[i]``."""
+        if int(epoch) < 0:
+            raise InputError(f"epoch must be >= 0, got {epoch}")
         x = self.patches[i]
         if not self.flips:
             return x
-        k = int(torch.randint(8, (1,), generator=torch.Generator().manual_seed(
-            self.seed * 1_000_003 + int(i))))
+        seed = (self.seed * 1_000_003 + int(i) if int(epoch) == 0
+                else derive_seed(self.seed, epoch, i))
+        k = int(torch.randint(8, (1,), generator=torch.Generator().manual_seed(seed)))
         x = torch.rot90(x, k % 4, dims=(-2, -1))
         return x.flip(-1) if k >= 4 else x

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
+from ..commands._common import derive_seed
 from ..errors import InputError
 from ..operators import fft2c, ifft2c
 from ..sampling import make_mask, seed_from
@@ -79,6 +80,21 @@ def draw_pattern(specs: Sequence[PatternSpec], shape: Sequence[int], generator: 
     return make_mask(s.name, tuple(shape), s.acceleration, generator=generator, **s.options)
 
 
+def _item_generator(seed: int, index: int, epoch: int = 0) -> torch.Generator:
+    """Generator of item ``index`` in epoch ``epoch`` of a simulation seeded with ``seed``.
+
+    Epoch 0 keeps the historical seed ``(seed * _SEED_MIX + index) mod 2**63`` (validation sets
+    and stored results stay as they are); epoch ``e > 0`` uses ``derive_seed(seed, e, index)``.
+    """
+    if int(epoch) < 0:
+        raise InputError(f"epoch must be >= 0, got {epoch}")
+    if int(epoch) == 0:
+        value = (int(seed) * _SEED_MIX + int(index)) % 2**63
+    else:
+        value = derive_seed(seed, epoch, index)
+    return torch.Generator().manual_seed(value)
+
+
 def _op_mask(mask: torch.Tensor) -> torch.Tensor:
     """Pattern mask ``(W,)`` → ``(1, W)``; ``(H, W)`` unchanged (bool)."""
     mask = mask.to(torch.bool)
@@ -97,7 +113,8 @@ class SimulatedMRIDataset(Dataset):
     Parameters
     ----------
     length : int
-        Number of samples; sample ``i`` is a pure function of ``(seed, i)``.
+        Number of samples; sample ``i`` is a pure function of ``(seed, i)`` (and of the epoch
+        ``e`` with :meth:`draw`, which training uses to see new data every epoch).
     shape : (H, W)
         Matrix.
     patterns : list of PatternSpec or (name, acceleration[, options])
@@ -138,9 +155,18 @@ class SimulatedMRIDataset(Dataset):
         return self.source.sample(fine, g)
 
     def __getitem__(self, index: int):
+        return self.draw(index)
+
+    def draw(self, index: int, epoch: int = 0):
+        """Item ``index`` as drawn in training epoch ``epoch`` (``(y, op_params, target, meta)``).
+
+        Epoch 0 is ``self[index]``; epoch ``e > 0`` draws a new image, coil maps, mask and noise
+        from a seed derived from ``(seed, e, index)`` (see :func:`_item_generator`), so the item
+        is a pure function of ``(seed, epoch, index)``.
+        """
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range ({self.length} samples)")
-        g = torch.Generator().manual_seed((self.seed * _SEED_MIX + index) % 2**63)
+        g = _item_generator(self.seed, index, epoch)
         s, (h, w) = self.oversample, self.shape
         fine = (h * s, w * s)
         x = self._image(fine, g)
@@ -195,7 +221,7 @@ class SimulatedNonCartesianDataset(Dataset):
     def __getitem__(self, index: int):
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range ({self.length} samples)")
-        g = torch.Generator().manual_seed((self.seed * _SEED_MIX + index) % 2**63)
+        g = _item_generator(self.seed, index)
         ell = random_ellipses(g)
         y = ellipse_kspace(ell, self.trajectory.double(), self.shape).to(torch.complex64)
         y, sigma = add_noise(y, self.snr_db, g)

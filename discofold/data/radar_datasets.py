@@ -11,7 +11,8 @@ Each item is ``(y, params, target, meta)``:
   ``scenario``, ``index`` (and ``file``, ``frame`` for files).
 
 All tensors batch with the default ``DataLoader`` collate.  Randomness is drawn from
-generators seeded by ``(seed, index)`` (simulation) or ``(file name, frame)`` (files, as
+generators seeded by ``(seed, index)`` (simulation; ``(seed, epoch, index)`` for training
+epochs ``> 0``, see :meth:`SimulatedRadarDataset.draw`) or ``(file name, frame)`` (files, as
 fastMRI seeds evaluation masks), so items are repeatable in any order and in any worker.
 Scene, aperture and noise use separate streams: the same index shows the same scene under
 every pattern.
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from ..commands._common import derive_seed
 from ..errors import InputError, ShapeError
 from .radar_io import RadarH5Reader, write_radar_h5
 from .radar_scenes import RadarScene, point_scene, satellite_scene
@@ -37,7 +39,16 @@ __all__ = ["SimulatedRadarDataset", "RadarFileDataset", "simulate_radar_file"]
 MaskSource = str | Sequence[str] | Callable | None
 
 
-def _stream(seed: int, index: int, purpose: int) -> torch.Generator:
+def _stream(seed: int, index: int, purpose: int, epoch: int = 0) -> torch.Generator:
+    """Generator for one purpose (0 scene, 1 aperture, 2 noise) of item ``index`` in ``epoch``.
+
+    Epoch 0 keeps the historical CRC-32 seeds; epoch ``e > 0`` uses
+    ``derive_seed(seed, e, index, purpose)``.
+    """
+    if int(epoch) < 0:
+        raise InputError(f"epoch must be >= 0, got {epoch}")
+    if int(epoch) > 0:
+        return torch.Generator().manual_seed(derive_seed(seed, epoch, index, purpose))
     key = f"{int(seed)}:{int(index)}:{purpose}".encode()
     return torch.Generator().manual_seed(zlib.crc32(key) * 7919 + purpose)
 
@@ -108,7 +119,8 @@ class SimulatedRadarDataset(torch.utils.data.Dataset):
     aspect_dependent : bool
         Specular panel lobes for satellite scenes.
     seed : int
-        Base seed; item ``i`` depends only on ``(seed, i)``.
+        Base seed; item ``i`` depends only on ``(seed, i)``, and on the epoch ``e`` when drawn
+        with :meth:`draw` (training sees a new scene, aperture and noise every epoch).
     reference : {"exact", "nufft"}
         Direct-sum reference image, or the faster NUFFT one of ``PolarRadar``.
     """
@@ -131,9 +143,9 @@ class SimulatedRadarDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def make_scene(self, index: int) -> RadarScene:
-        """The (repeatable) scene of item ``index``."""
-        gen = _stream(self.seed, index, 0)
+    def make_scene(self, index: int, epoch: int = 0) -> RadarScene:
+        """The (repeatable) scene of item ``index`` in epoch ``epoch``."""
+        gen = _stream(self.seed, index, 0, epoch)
         if callable(self.scene):
             return self.scene(gen)
         if self.scene == "points":
@@ -141,27 +153,35 @@ class SimulatedRadarDataset(torch.utils.data.Dataset):
         return satellite_scene(gen, aspect_dependent=self.aspect_dependent,
                                radius_m=0.45 * min(self.geometry.extent_m))
 
-    def sample(self, index: int) -> tuple:
-        """``(y, params, target, meta, scene)`` of item ``index`` (complex128 y and target)."""
+    def sample(self, index: int, epoch: int = 0) -> tuple:
+        """``(y, params, target, meta, scene)`` of item ``index`` (complex128 y and target).
+
+        Epoch 0 is the item of ``self[index]``; epoch ``e > 0`` draws its scene, aperture and
+        noise from seeds derived from ``(seed, e, index)``.
+        """
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} items")
         geo = self.geometry
-        scene = self.make_scene(index)
+        scene = self.make_scene(index, epoch)
         clean = simulate_echo(scene, geo)
         mask, name, accel = _draw_mask(self.pattern, geo.data_shape, self.acceleration,
-                                       _stream(self.seed, index, 1))
+                                       _stream(self.seed, index, 1, epoch))
         if self.snr_db is None:
             y = clean * mask
         else:
-            y = add_noise(clean, self.snr_db, _stream(self.seed, index, 2), mask)
+            y = add_noise(clean, self.snr_db, _stream(self.seed, index, 2, epoch), mask)
         target = _reference(clean, geo, self.reference)
         meta = {"pattern": name, "acceleration": accel, "scenario": geo.name, "index": index,
                 "snr_db": math.nan if self.snr_db is None else float(self.snr_db)}
         return y, _params(geo, mask), target, meta, scene
 
-    def __getitem__(self, index: int) -> tuple:
-        y, params, target, meta, _ = self.sample(index)
+    def draw(self, index: int, epoch: int = 0) -> tuple:
+        """Item ``index`` of epoch ``epoch`` as ``self[index]`` gives it (complex64 y, target)."""
+        y, params, target, meta, _ = self.sample(index, epoch)
         return y.to(torch.complex64), params, target.to(torch.complex64), meta
+
+    def __getitem__(self, index: int) -> tuple:
+        return self.draw(index)
 
 
 class RadarFileDataset(torch.utils.data.Dataset):

@@ -1,8 +1,10 @@
 """Training data from a :class:`~discofold.train.config.DataConfig`, and batches as model inputs.
 
 :func:`build_datasets` returns the training and validation datasets; every item is a pure
-function of its index (simulation seeded by ``(seed, index)``, files read as they are), so the
-data order is fixed by :class:`StepBatchSampler` alone and a resumed run sees the same batches.
+function of its key ``(epoch, index)`` (simulation seeded by ``(seed, index)`` in epoch 0 and
+by ``(seed, epoch, index)`` after, so training sees new images, masks and noise every epoch;
+files read as they are), so the data order is fixed by :class:`StepBatchSampler` alone and a
+resumed run sees the same batches.  Validation sets ignore the epoch: they never change.
 
 :class:`BatchAdapter` turns a collated batch ``(y, op_params, target, meta)`` into the model's
 inputs ``(y, op, meta, target)``: it builds ``CartesianMRI(**op_params)``,
@@ -54,12 +56,17 @@ class _Keyed(Dataset):
     """Items indexed by ``(epoch, index)``; several sub-datasets are interleaved by index.
 
     ``parts[i % n][i // n]`` serves item ``i``, so a list of settings (SNRs, accelerations) is
-    mixed evenly.  File datasets with retrospective masks redraw them per epoch from
-    ``(seed, epoch, index)`` (see :meth:`mask_fn`).
+    mixed evenly.  With ``redraw`` (training sets), key ``(e, i)`` serves
+    ``parts[i % n].draw(i // n, e)`` for parts that have ``draw`` (simulations redraw image,
+    mask and noise per epoch), and file datasets with retrospective masks redraw them per epoch
+    from ``(seed, epoch, index)`` (see :meth:`mask_fn`).  Without ``redraw`` (validation sets)
+    every key is read as epoch 0.
     """
 
-    def __init__(self, parts: list, specs=None, seed: int = 0, limit: int | None = None):
+    def __init__(self, parts: list, specs=None, seed: int = 0, limit: int | None = None,
+                 redraw: bool = False):
         self.parts, self.specs, self.seed, self.limit = parts, specs, int(seed), limit
+        self.redraw = bool(redraw)
         self.key = (0, 0)
 
     def __len__(self) -> int:
@@ -68,9 +75,13 @@ class _Keyed(Dataset):
 
     def __getitem__(self, item):
         epoch, i = item if isinstance(item, tuple) else (0, item)
-        self.key = (int(epoch), int(i))
+        epoch, i = (int(epoch) if self.redraw else 0), int(i)
+        self.key = (epoch, i)
         n = len(self.parts)
-        return self.parts[i % n][i // n]
+        part = self.parts[i % n]
+        if epoch and hasattr(part, "draw"):
+            return part.draw(i // n, epoch)
+        return part[i // n]
 
     def mask_fn(self, shape, _generator):
         g = torch.Generator().manual_seed(derive_seed(self.seed, *self.key))
@@ -85,11 +96,12 @@ def _split_length(total: int, parts: int) -> int:
     return max(1, math.ceil(total / parts))
 
 
-def _mri(cfg: DataConfig, length: int, seed: int, files) -> Dataset:
+def _mri(cfg: DataConfig, length: int, seed: int, files, train: bool) -> Dataset:
     if cfg.kind == "mri_files":
         if not files:
             raise ConfigError("data.kind = 'mri_files' needs data.train_files (and val_files)")
-        keyed = _Keyed([], _as_specs([tuple(p) for p in cfg.patterns]), seed, limit=length)
+        keyed = _Keyed([], _as_specs([tuple(p) for p in cfg.patterns]), seed, limit=length,
+                       redraw=train)
         keyed.parts = [MRIFileDataset(list(files), matrix=cfg.shape, mask_fn=keyed.mask_fn,
                                       use_file_mask=False)]
         return keyed
@@ -111,14 +123,14 @@ def _mri(cfg: DataConfig, length: int, seed: int, files) -> Dataset:
                                  num_coils=cfg.num_coils, snr_db=s, seed=seed * 131 + k,
                                  oversample=cfg.oversample)
              for k, (src, s) in enumerate(combos)]
-    return _Keyed(parts)
+    return _Keyed(parts, redraw=train)
 
 
-def _radar(cfg: DataConfig, length: int, seed: int, files) -> Dataset:
+def _radar(cfg: DataConfig, length: int, seed: int, files, train: bool) -> Dataset:
     if cfg.kind == "radar_files":
         if not files:
             raise ConfigError("data.kind = 'radar_files' needs data.train_files (and val_files)")
-        return _Keyed([RadarFileDataset(list(files))], limit=length)
+        return _Keyed([RadarFileDataset(list(files))], limit=length, redraw=train)
     # "S0+S1" mixes geometries evenly (a repeated name weights it); batches must then hold
     # one sample (a batch shares one operator), see collate_for
     geos = [radar_preset(g, image_size=cfg.image_size) for g in cfg.geometry.split("+")]
@@ -127,7 +139,7 @@ def _radar(cfg: DataConfig, length: int, seed: int, files) -> Dataset:
     parts = [SimulatedRadarDataset(geo, cfg.scene, n, list(cfg.apertures), a, s,
                                    seed=seed * 131 + k, reference=cfg.reference)
              for k, (geo, a, s) in enumerate(combos)]
-    return _Keyed(parts)
+    return _Keyed(parts, redraw=train)
 
 
 _SPLITS: dict = {}
@@ -147,7 +159,7 @@ def _blockcs(cfg: DataConfig, length: int, seed: int, train: bool) -> Dataset:
             _SPLITS[key] = make_blockcs_split(block=b, generator=cfg.seed, **kwargs)
         split = _SPLITS[key]
         patches = (split.train if train else split.test)[:length]
-    return _Keyed([BlockCSPatches(patches, flips=cfg.flips and train, seed=seed)])
+    return _Keyed([BlockCSPatches(patches, flips=cfg.flips and train, seed=seed)], redraw=train)
 
 
 def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset | None]:
@@ -164,9 +176,9 @@ def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset | None]:
                            and not files):
             out.append(None)
         elif fam == "mri":
-            out.append(_mri(cfg, length, seed, files))
+            out.append(_mri(cfg, length, seed, files, train))
         elif fam == "radar":
-            out.append(_radar(cfg, length, seed, files))
+            out.append(_radar(cfg, length, seed, files, train))
         else:
             out.append(_blockcs(cfg, length, seed, train))
     if len(out[0]) == 0:
