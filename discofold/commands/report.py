@@ -5,11 +5,12 @@
     discofold report RUN_DIR [--out DIR] [--overwrite]
 
 Reads ``metrics.json`` and the figures written by ``discofold eval`` and/or ``train.csv`` /
-``val.csv`` (loss curve) and ``config.json`` written by ``discofold train``, and writes
-``report.html`` and ``report.md`` (plus ``loss.png`` for a training run) into ``DIR`` (default
-``RUN_DIR``).  The folder is self-contained: figures are linked by relative paths and copied
-into ``DIR/figures`` when ``DIR`` is not ``RUN_DIR``.  Existing report files are kept unless
-``--overwrite``; the report is rendered in a temporary folder and moved in at the end.
+``val.csv`` (loss and learning curves) and ``config.json`` written by ``discofold train``, and
+writes ``report.html`` and ``report.md`` (plus ``loss.png``, and ``learning.png`` when the run
+validated, for a training run) into ``DIR`` (default ``RUN_DIR``).  The folder is
+self-contained: figures are linked by relative paths and copied into ``DIR/figures`` when
+``DIR`` is not ``RUN_DIR``.  Existing report files are kept unless ``--overwrite``; the report
+is rendered in a temporary folder and moved in at the end.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ def register(subparsers) -> None:
     """Add the ``report`` verb."""
     p = subparsers.add_parser(
         "report", help="render an HTML + markdown report from eval results or a training run",
-        description="Render report.html and report.md (tables, figures, loss curve) from a "
-        "folder written by 'discofold eval' and/or 'discofold train'.")
+        description="Render report.html and report.md (tables, figures, loss and learning "
+        "curves) from a folder written by 'discofold eval' and/or 'discofold train'.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="eval output folder or training run folder")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="report folder (default: RUN_DIR)")

@@ -77,5 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         best = "" if result.best_val_loss is None else \
             f", best validation loss {result.best_val_loss:.4g} ('{result.best}')"
-        print(f"trained {cfg.model.name} for {result.step} steps: '{result.last}'{best}")
+        budget = (f" (the time budget train.time_budget_s = {cfg.train.time_budget_s:g} s "
+                  "was spent)") if result.stopped_by_budget else ""
+        print(f"trained {cfg.model.name} for {result.step} steps{budget}: '{result.last}'{best}")
     return 0

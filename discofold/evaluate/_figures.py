@@ -15,6 +15,7 @@ Figures are drawn on a :class:`matplotlib.figure.Figure` with an Agg canvas, nev
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ from ..metrics import align_scale
 from ._result import Example
 from ._tables import setting_key
 
-__all__ = ["figure_grid", "write_figures", "loss_curve"]
+__all__ = ["figure_grid", "write_figures", "loss_curve", "learning_curve", "best_row"]
 
 
 def _figure(width: float, height: float):
@@ -128,6 +129,65 @@ def loss_curve(train_rows: list[dict], val_rows: list[dict], path: str | Path) -
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, format="png")
+    return path
+
+
+def _number(row: dict, key: str) -> float | None:
+    """``row[key]`` as a finite float, None when missing, empty or not finite."""
+    try:
+        v = float(row.get(key) or "nan")
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def best_row(val_rows: list[dict]) -> dict | None:
+    """The validation row with the lowest finite ``val_loss`` (first of ties); None if none."""
+    rows = [r for r in val_rows if _number(r, "val_loss") is not None]
+    return min(rows, key=lambda r: _number(r, "val_loss")) if rows else None
+
+
+def learning_curve(val_rows: list[dict], path: str | Path) -> Path:
+    """Validation PSNR (left axis) and NMSE (right axis, dB) against the step (left panel) and
+    the wall-clock seconds of the run (right panel), the best validation (lowest loss) starred.
+
+    ``val_rows`` are the rows of ``val.csv`` (``step, elapsed_s, val_psnr_db, val_nmse_db``);
+    a missing column (a run of an older discofold) leaves its curve or panel out.
+    """
+    fig = _figure(10.0, 4.2)
+    axes = fig.subplots(1, 2)
+    best = best_row(val_rows)
+    for ax, xkey, xlabel in ((axes[0], "step", "step"),
+                             (axes[1], "elapsed_s", "wall-clock time (s)")):
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        right = ax.twinx()
+        drawn = []
+        for axis, ykey, label, style in ((ax, "val_psnr_db", "PSNR (dB)", "-"),
+                                         (right, "val_nmse_db", "NMSE (dB)", "--")):
+            pts = [(x, y) for x, y in ((_number(r, xkey), _number(r, ykey)) for r in val_rows)
+                   if x is not None and y is not None]
+            color = "C0" if axis is ax else "C1"
+            axis.set_ylabel(label, color=color)
+            if not pts:
+                continue
+            drawn += axis.plot(*zip(*pts), style, color=color, label=label,
+                               marker="o" if len(pts) < 30 else None, ms=3)
+            bx, by = (_number(best, xkey), _number(best, ykey)) if best else (None, None)
+            if bx is not None and by is not None:
+                drawn += axis.plot([bx], [by], "*", color="k", ms=11, zorder=5,
+                                   label="best validation" if axis is ax else "_")
+        if drawn:  # below the panel, where it hides no point of either axis
+            ax.legend(handles=[h for h in drawn if not h.get_label().startswith("_")],
+                      fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+        else:
+            ax.text(0.5, 0.5, f"no '{xkey}' in val.csv", ha="center", va="center",
+                    transform=ax.transAxes, color="#666")
+    fig.suptitle("validation" + (f" (best at step {best['step']})" if best else ""),
+                 fontsize=10)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, format="png")

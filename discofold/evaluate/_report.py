@@ -8,8 +8,9 @@ served as it is.
 Sources read from ``run_dir``:
 
 - ``metrics.json`` (``discofold eval``): the tables per setting and the comparison figures;
-- ``train.csv`` / ``val.csv`` (``discofold train``): a loss curve ``loss.png`` and the final
-  numbers, plus ``config.json`` when present.
+- ``train.csv`` / ``val.csv`` (``discofold train``): a loss curve ``loss.png``, a learning
+  curve ``learning.png`` (validation PSNR and NMSE against the step and the wall-clock time,
+  when ``val.csv`` has rows) and the final numbers, plus ``config.json`` when present.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..errors import InputError
-from ._figures import loss_curve
+from ._figures import best_row, learning_curve, loss_curve
 from ._tables import METRICS
 
 __all__ = ["render_report", "planned_files", "REPORT_FILES"]
@@ -125,14 +126,19 @@ def _train_sections(run_dir: Path, out_dir: Path):
     last = train[-1] if train else {}
     md = ["## Training", "", f"Steps: {last.get('step', '?')}; final training loss: "
           f"{last.get('loss', '?')}."]
-    if val:
-        best = min(val, key=lambda r: float(r["val_loss"]))
+    best = best_row(val)
+    if best:
+        nmse = best.get("val_nmse_db")
         md.append(f"Best validation loss {best['val_loss']} at step {best['step']} "
-                  f"(PSNR {best.get('val_psnr_db', '?')} dB).")
+                  f"(PSNR {best.get('val_psnr_db', '?')} dB"
+                  + (f", NMSE {nmse} dB)." if nmse else ")."))
     cfg = run_dir / "config.json"
-    md += ["", "![loss curve](loss.png)", ""]
+    figs = [("loss.png", "loss curve")] + ([("learning.png", "learning curve")] if val else [])
+    if val:
+        learning_curve(val, out_dir / "learning.png")
+    md += ["", *(f"![{alt}]({name})" for name, alt in figs), ""]
     ht = ["<h2>Training</h2>", "<p>" + html.escape(" ".join(md[2:4])) + "</p>",
-          '<img src="loss.png" alt="loss curve">']
+          *(f'<img src="{name}" alt="{alt}">' for name, alt in figs)]
     if cfg.is_file():
         text = cfg.read_text(encoding="utf-8")
         md += ["Configuration:", "", "```json", text.strip(), "```", ""]
@@ -143,7 +149,12 @@ def _train_sections(run_dir: Path, out_dir: Path):
 
 def planned_files(run_dir: str | Path) -> list[str]:
     """Names of the files :func:`render_report` writes for ``run_dir`` (figure copies aside)."""
-    extra = ["loss.png"] if (Path(run_dir) / "train.csv").is_file() else []
+    run = Path(run_dir)
+    extra = []
+    if (run / "train.csv").is_file():
+        extra.append("loss.png")
+        if _read_csv(run / "val.csv"):
+            extra.append("learning.png")
     return list(REPORT_FILES) + extra
 
 

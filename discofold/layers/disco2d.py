@@ -145,7 +145,11 @@ class DiscoConv2d(nn.Module):
         scale = 1.0 / math.sqrt(in_channels // groups * self.kernel_size)
         # drawn from torch's default generator, like nn.Conv2d (seed with torch.manual_seed)
         w = torch.empty(out_channels, in_channels // groups, self.kernel_size)
-        std = scale * self.kernel_size / (math.pi * self.radius**2)  # basis integrals ~ pi r^2 / K
+        #: ``K / (π r²)``: the weights are this much larger than a plain convolution's (basis
+        #: integrals ~ π r² / K), so an optimiser's step must be as much larger to change the
+        #: kernel at the same relative rate (see :func:`discofold.train.parameter_groups`)
+        self.lr_scale = self.kernel_size / (math.pi * self.radius**2)
+        std = scale * self.lr_scale
         self.weight = nn.Parameter(nn.init.normal_(w, std=std))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self._psi_cache: dict[tuple, torch.Tensor] = {}

@@ -425,7 +425,9 @@ class DiscoConvFan(nn.Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_shape, self.basis, self.radius, self.path = kernel_shape, basis, radius, path
         self.kernel_size = K = basis_size(basis, kernel_shape)
-        std = K / (math.pi * radius**2 * math.sqrt(in_channels * K))
+        #: weight scale against a plain convolution (see :attr:`DiscoConv2d.lr_scale`)
+        self.lr_scale = K / (math.pi * radius**2)
+        std = self.lr_scale / math.sqrt(in_channels * K)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, K) * std)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self._plans: OrderedDict = OrderedDict()

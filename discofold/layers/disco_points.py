@@ -96,7 +96,9 @@ class DiscoConvPoints(nn.Module):
         self.kernel_size = basis_size(basis, kernel_shape)
         self.radius, self.normalization, self.transpose = float(radius), normalization, transpose
         fan_in = math.sqrt(in_channels * self.kernel_size)
-        std = self.kernel_size / (math.pi * self.radius**2 * fan_in)
+        #: weight scale against a plain convolution (see :attr:`DiscoConv2d.lr_scale`)
+        self.lr_scale = self.kernel_size / (math.pi * self.radius**2)
+        std = self.lr_scale / fan_in
         w = torch.empty(out_channels, in_channels, self.kernel_size)
         self.weight = nn.Parameter(nn.init.normal_(w, std=std))  # torch default RNG, like nn.Conv2d
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None

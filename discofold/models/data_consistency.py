@@ -106,12 +106,17 @@ class SoftDC(nn.Module):
         """The step ``λ = softplus(weight_raw) > 0``."""
         return F.softplus(self.weight_raw)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+    @staticmethod
+    def upgrade_state_dict(state_dict: dict, prefix: str = "") -> None:
+        """Replace a former unconstrained ``weight`` by ``weight_raw`` (in place)."""
         old = state_dict.pop(prefix + "weight", None)
         if old is not None and prefix + "weight_raw" not in state_dict:
             lam = old.detach().double().clamp_min(1e-4)
             state_dict[prefix + "weight_raw"] = (lam + torch.log(-torch.expm1(-lam))).to(
                 old.dtype)  # inverse softplus, stable for small and large λ
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.upgrade_state_dict(state_dict, prefix)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, z, r, ctx):

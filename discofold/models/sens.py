@@ -22,9 +22,10 @@ class SensitivityNet(nn.Module):
 
     Parameters
     ----------
-    net : nn.Module
+    net : nn.Module or None
         Complex ``(N, 1, H, W) -> (N, 1, H, W)`` network (e.g. :class:`ComplexNet` around a
-        U-Net or a UDNO) applied to every coil image (coils are folded into the batch).
+        U-Net or a UDNO) applied to every coil image (coils are folded into the batch);
+        ``None``: no refinement.
     eps : float
         Floor of ``sqrt(Σ_c |S_c|²)`` in the normalisation.
     residual : bool
@@ -44,8 +45,11 @@ class SensitivityNet(nn.Module):
         coil_op = coil_operator(op)
         images = coil_op.A_adjoint(calibration_data(op, y, meta))
         b, c, h, w = images.shape
-        maps = self.net(images.reshape(b * c, 1, h, w)).reshape(b, c, h, w)
-        if self.residual:
-            maps = images + maps
+        if self.net is None:  # the classical estimate I_c / sqrt(Σ_c |I_c|²)
+            maps = images
+        else:
+            maps = self.net(images.reshape(b * c, 1, h, w)).reshape(b, c, h, w)
+            if self.residual:
+                maps = images + maps
         norm = (maps.abs() ** 2).sum(dim=1, keepdim=True).sqrt().clamp_min(self.eps)
         return maps / norm

@@ -62,7 +62,8 @@ class KspaceNO(nn.Module):
 
     Parameters
     ----------
-    kind : {"udno", "fno"}
+    kind : {"udno", "fno", "none"}
+        ``"none"`` (ablation) passes the gridded data through unchanged.
     chans, num_pools : int
         UDNO width and depth (``kind="udno"``); ``chans`` is the FNO width otherwise.
     radius : float
@@ -78,10 +79,13 @@ class KspaceNO(nn.Module):
             backbone = UDNO(2, 2, chans, num_pools, radius, domain_length=None)
         elif kind == "fno":
             backbone = FNOBackbone(2, 2, chans, modes, n_layers=max(num_pools, 1) * 2)
+        elif kind == "none":  # ablation: the measured data as they are (zero-filled k-space)
+            self.net = None
+            return
         else:
             from ..errors import ConfigError
 
-            raise ConfigError(f"kspace must be 'udno' or 'fno', got {kind!r}")
+            raise ConfigError(f"kspace must be 'udno', 'fno' or 'none', got {kind!r}")
         self.net = ComplexNet(backbone, add_mean=False)
 
     def forward(self, y: torch.Tensor, op) -> torch.Tensor:
@@ -90,6 +94,8 @@ class KspaceNO(nn.Module):
         cartesian = isinstance(cop, CartesianMRI)
         # Cartesian data already lie on the grid: y is M ⊙ F(S x) sample for sample
         k0 = y if cartesian else grid_operator(op.in_shape, y.device).A(initial_adjoint(cop, y))
+        if self.net is None:
+            return k0
         h, w = k0.shape[-2:]
         pred = self.net(k0.reshape(-1, 1, h, w)).reshape(k0.shape)
         return torch.where(cop.mask, k0, pred) if cartesian else k0 + pred
@@ -105,11 +111,12 @@ class Unified(nn.Module):
     chans, pools, radius : int, int, float
         Image UDNO width, depth and first-level radius (field-of-view units; the image spans
         ``[-1, 1]²``).
-    kspace : {"udno", "fno"}
-        k-space operator kind; ``kspace_chans``, ``kspace_pools``, ``kspace_radius`` (in
-        ``Δk``) configure it.
+    kspace : {"udno", "fno", "none"}
+        k-space operator kind (``"none"``: no k-space operator, an ablation);
+        ``kspace_chans``, ``kspace_pools``, ``kspace_radius`` (in ``Δk``) configure it.
     sens_chans, sens_pools : int
-        Sensitivity UDNO width and depth.
+        Sensitivity UDNO width and depth (``sens_chans = 0``: the calibration-box maps without
+        learned refinement, an ablation).
     dc : {"soft", "gradient", "prox"}
     recursions : int
         ``R_max`` (1: per-stage cascades).
@@ -127,9 +134,9 @@ class Unified(nn.Module):
                  modulate: bool = True, kernel_shape: Sequence[int] = (5, 4)):
         super().__init__()
         self.kspace = KspaceNO(kspace, kspace_chans, kspace_pools, kspace_radius)
-        self.sens = SensitivityNet(ComplexNet(UDNO(2, 2, sens_chans, sens_pools, radius,
-                                                   kernel_shape), add_mean=False),
-                                   residual=True)
+        sens_net = (ComplexNet(UDNO(2, 2, sens_chans, sens_pools, radius, kernel_shape),
+                               add_mean=False) if sens_chans > 0 else None)
+        self.sens = SensitivityNet(sens_net, residual=True)
         stages = [Stage(CoilRegulariser(ComplexNet(UDNO(2, 2, chans, pools, radius,
                                                         kernel_shape), add_mean=False)),
                         make_dc(dc))

@@ -7,6 +7,7 @@
 Guide and key reference: ``docs/training.md``.
 """
 
+from ._optim import parameter_groups
 from .checkpoint import (
     build_from_checkpoint,
     load_checkpoint,
@@ -28,6 +29,7 @@ from .config import (
 from .loop import TrainResult, train
 
 __all__ = [
+    "parameter_groups",
     "Config",
     "ModelConfig",
     "DataConfig",

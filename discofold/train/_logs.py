@@ -2,6 +2,12 @@
 
 On resume, records after the resumed step (written before a crash) are dropped first, so the
 logs of a resumed run read like those of an uninterrupted one.
+
+Columns (``elapsed_s`` is wall-clock seconds since the run started, cumulative over resumes;
+``step_s`` the duration of the logged step)::
+
+    train.csv  step, loss, lr, grad_norm, samples_per_s, step_s, elapsed_s
+    val.csv    step, elapsed_s, val_loss, val_psnr_db, val_nmse_db, best
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ from pathlib import Path
 
 __all__ = ["RunLog", "TRAIN_COLUMNS", "VAL_COLUMNS"]
 
-TRAIN_COLUMNS = ("step", "loss", "lr", "grad_norm", "samples_per_s", "elapsed_s")
-VAL_COLUMNS = ("step", "val_loss", "val_psnr_db", "best")
+TRAIN_COLUMNS = ("step", "loss", "lr", "grad_norm", "samples_per_s", "step_s", "elapsed_s")
+VAL_COLUMNS = ("step", "elapsed_s", "val_loss", "val_psnr_db", "val_nmse_db", "best")
 
 
 def _clean(v):
@@ -45,13 +51,17 @@ class RunLog:
             keep = [ln for ln in self.jsonl.read_text().splitlines()
                     if ln.strip() and json.loads(ln).get("step", 0) <= step]
             self.jsonl.write_text("".join(ln + "\n" for ln in keep))
-        for path, _ in self.csv.values():
+        for path, cols in self.csv.values():
             if path.exists():
                 with path.open(newline="") as f:
-                    rows = list(csv.reader(f))
-                keep = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
-                with path.open("w", newline="") as f:
-                    csv.writer(f).writerows(keep)
+                    rows = [r for r in csv.DictReader(f, restval="") if r.get("step")]
+                if rows and "step_s" not in rows[0] and "lr" in rows[0]:
+                    # train.csv of an older discofold: its elapsed_s was the step duration
+                    rows = [{**r, "step_s": r.get("elapsed_s", ""), "elapsed_s": ""}
+                            for r in rows]
+                keep = [[r.get(c, "") for c in cols] for r in rows if int(r["step"]) <= step]
+                with path.open("w", newline="") as f:  # rewritten with the current columns
+                    csv.writer(f).writerows([list(cols), *keep])
 
     def write(self, kind: str, record: dict) -> None:
         """Append ``record`` (with ``kind``) to the JSONL log and, for train/val, the CSV."""

@@ -50,8 +50,9 @@ __all__ = [
 
 FORMAT = "discofold-checkpoint"
 _FORMAT_VERSION = 1
-#: keys that do not change the result and may differ when resuming
-_FREE_ON_RESUME = ("data.num_workers", "train.log_every")
+#: keys that may differ when resuming: they do not change the result, or (``train.time_budget_s``)
+#: only where it stops, so that a run stopped by its time budget can continue with a larger one
+_FREE_ON_RESUME = ("data.num_workers", "train.log_every", "train.time_budget_s")
 _REQUIRED = ("format", "format_version", "model_name", "config", "config_version", "state_dict",
              "step")
 
@@ -175,8 +176,17 @@ def checkpoint_config(ckpt: dict) -> Config:
 
 
 def load_state_strict(model: nn.Module, state_dict: dict, where: str = "checkpoint") -> None:
-    """``model.load_state_dict(state_dict, strict=True)`` with a message naming the keys."""
+    """``model.load_state_dict(state_dict, strict=True)`` with a message naming the keys.
+
+    Modules with an ``upgrade_state_dict(state_dict, prefix)`` method first rename the keys of
+    a former parametrisation (e.g. :class:`~discofold.models.SoftDC`'s unconstrained
+    ``weight``); the caller's dictionary is not modified."""
     model = _unwrap(model)
+    state_dict = dict(state_dict)
+    for prefix, module in model.named_modules():  # keys of former parametrisations
+        upgrade = getattr(module, "upgrade_state_dict", None)
+        if callable(upgrade):
+            upgrade(state_dict, prefix + "." if prefix else "")
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import os
 import sys
 import types
@@ -51,7 +52,7 @@ CONFIG_VERSION = 1
 
 _DATA_KINDS = ("mri_simulated", "mri_files", "radar_simulated", "radar_files", "blockcs")
 _LOSSES = ("ssim", "l1", "mse", "complex_l1", "nmse")
-_SCHEDULES = ("cosine", "step", "none")
+_SCHEDULES = ("cosine", "cosine_time", "step", "none")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class DataConfig:
 
     kind: str = "mri_simulated"
     train_length: int = 256
-    val_length: int = 8
+    val_length: int = 16
     seed: int = 0
     num_workers: int = 0
     # MRI (simulated or files)
@@ -119,8 +120,13 @@ class TrainConfig:
     log_every: int = 10
     val_every: int = 100
     checkpoint_every: int = 100
+    #: multiply the learning rate of DISCO weights by their ``lr_scale`` (see
+    #: :func:`discofold.train.parameter_groups`); ``false`` only for ablations
+    scale_disco_lr: bool = True
     sanity_steps: int = 20
     sanity_factor: float = 50.0
+    #: wall-clock seconds after which the run stops cleanly (0: no budget; see docs/training.md)
+    time_budget_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -356,8 +362,14 @@ def _validate(cfg: Config) -> None:
     for key in ("steps", "batch_size", "log_every", "val_every", "checkpoint_every", "step_size"):
         _positive(getattr(t, key), f"train.{key}")
     _positive(t.lr, "train.lr")
-    for key in ("warmup_steps", "grad_clip", "weight_decay", "sanity_steps"):
+    for key in ("warmup_steps", "grad_clip", "weight_decay", "sanity_steps", "time_budget_s"):
         _positive(getattr(t, key), f"train.{key}", zero_ok=True)
+    if not math.isfinite(t.time_budget_s):
+        raise ConfigError(f"config key 'train.time_budget_s' must be a finite number of seconds "
+                          f"(0: no budget), got {t.time_budget_s}")
+    if t.schedule == "cosine_time" and t.time_budget_s == 0:
+        raise ConfigError("train.schedule = 'cosine_time' anneals over the time budget; set "
+                          "train.time_budget_s > 0 (or use train.schedule = 'cosine')")
     _positive(d.train_length, "data.train_length")
     _positive(d.val_length, "data.val_length", zero_ok=True)
     _positive(d.num_workers, "data.num_workers", zero_ok=True)

@@ -11,12 +11,18 @@ Guarantees:
 
 - **exact resume**: the data order is a function of the step, every random state is saved and
   restored (:mod:`discofold.train._rng`), so N steps in one go and k steps + resume give the same
-  weights bit for bit (same device and thread count);
+  weights bit for bit (same device and thread count; not with ``schedule = "cosine_time"``,
+  whose learning rate follows the wall clock);
 - **Ctrl-C** (``KeyboardInterrupt``) saves a resumable ``last.pt`` at the last completed step;
 - a **non-finite loss** stops the run with :class:`~discofold.errors.DivergenceError` before the
   bad step is taken; ``last.pt`` keeps the last good state;
 - a **sanity check** over the first ``train.sanity_steps`` steps stops a run whose loss grows by
-  more than ``train.sanity_factor`` (an exploding learning rate).
+  more than ``train.sanity_factor`` (an exploding learning rate);
+- a **time budget** (``train.time_budget_s``, wall-clock seconds summed over resumed segments)
+  stops the run cleanly after the step that spends it: a last validation, ``last.pt`` and a
+  ``budget`` log record.  The clock starts when :func:`train` builds the run and counts
+  everything (setup, steps, validation, checkpoints); time between the last checkpoint and a
+  crash is lost with the steps it paid for.
 """
 
 from __future__ import annotations
@@ -34,9 +40,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..errors import CheckpointError, ConfigError, DivergenceError
+from ..metrics import nmse, radar_nmse_db
 from ..models import build
 from . import distributed as D
 from ._logs import RunLog
+from ._optim import parameter_groups
 from ._rng import capture, find_generators, isolated_global_rng, restore
 from .checkpoint import (
     check_resume_compatible,
@@ -46,7 +54,7 @@ from .checkpoint import (
 )
 from .config import Config, TrainConfig
 from .data import BatchAdapter, StepBatchSampler, build_datasets, collate_for
-from .losses import compute_loss, psnr_normalised
+from .losses import compute_loss, prepare, psnr_normalised
 
 __all__ = ["TrainResult", "train", "lr_factor", "RUN_FILES"]
 
@@ -65,18 +73,54 @@ class TrainResult:
     best: Path | None
     best_val_loss: float | None
     interrupted: bool = False
+    #: the run stopped because ``train.time_budget_s`` was spent (before ``train.steps``)
+    stopped_by_budget: bool = False
 
 
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Multiplier of ``train.lr`` for optimiser step ``step`` (0-based): warm-up, then schedule."""
+def lr_factor(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
+    """Multiplier of ``train.lr`` for optimiser step ``step`` (0-based): warm-up, then schedule.
+
+    ``cosine`` anneals from 1 to 0 over ``train.steps``; ``cosine_time`` anneals over the time
+    budget, ``0.5 (1 + cos(π min(1, elapsed_s / train.time_budget_s)))``, with ``elapsed_s``
+    the wall-clock seconds of the run.
+    """
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.schedule == "cosine":
         t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+    if cfg.schedule == "cosine_time":
+        t = elapsed_s / cfg.time_budget_s
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
     if cfg.schedule == "step":
         return cfg.gamma ** ((step - cfg.warmup_steps) // cfg.step_size)
     return 1.0
+
+
+@torch.no_grad()
+def nmse_db(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` float64 NMSE ``10 log10(‖p − t‖² / ‖t‖²)`` in dB of each sample of a batch.
+
+    Radar (complex targets): the complex images, the output first fitted by its least-squares
+    complex scale (:func:`discofold.metrics.radar_nmse_db`).  MRI and block CS: the magnitudes,
+    the output centre-cropped to the target (:func:`discofold.train.losses.prepare`,
+    :func:`discofold.metrics.nmse`).  NaN for an all-zero target (no reference energy), +inf for
+    an output with non-finite values.
+    """
+    radar = target.is_complex()
+    if radar and not pred.is_complex():
+        pred = pred.to(torch.complex64)
+    p, t = prepare(pred, target, keep_complex=radar)
+    out = torch.full((t.shape[0],), math.nan, dtype=torch.float64)
+    finite = torch.isfinite(torch.view_as_real(p) if p.is_complex() else p).flatten(1).all(1).cpu()
+    has_energy = (t.abs().flatten(1).amax(1) > 0).cpu()
+    out[has_energy & ~finite] = math.inf
+    ok = has_energy & finite
+    if bool(ok.any()):
+        p, t = p[ok.to(p.device)], t[ok.to(t.device)]
+        out[ok] = (radar_nmse_db(t, p) if radar else
+                   10 * torch.log10(nmse(t, p, reduction="slice").clamp_min(1e-30))).cpu()
+    return out
 
 
 class _NonFinite(Exception):
@@ -89,15 +133,18 @@ class _Run:
     def __init__(self, cfg: Config, out: Path, info: D.DistInfo, quiet: bool):
         self.cfg, self.out, self.info, self.quiet = cfg, out, info, quiet
         t = cfg.train
+        # the clock of this segment; elapsed0 = seconds of the earlier segments (resume)
+        self._t0, self.elapsed0, self.elapsed_s = time.perf_counter(), 0.0, 0.0
+        self.val_step = -1  # step of the latest validation
         if t.batch_size % info.world:
             raise ConfigError(f"train.batch_size {t.batch_size} is not divisible by the "
                               f"{info.world} processes")
         self.model = build(cfg.model.name, seed=cfg.model.seed, **cfg.model.args).to(info.device)
         self.generators = find_generators(self.model)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=t.lr,
-                                          weight_decay=t.weight_decay)
+        self.optimizer = torch.optim.Adam(parameter_groups(self.model, t.lr, t.scale_disco_lr),
+                                          lr=t.lr, weight_decay=t.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(s, cfg.train))
+            self.optimizer, lambda s: lr_factor(s, cfg.train, self.elapsed_s))
         self.train_ds, self.val_ds = build_datasets(cfg.data)
         self.adapter = BatchAdapter(cfg.data, info.device, cfg.data.seed)
         self.amp = bool(t.amp) and info.device.type == "cuda"
@@ -112,7 +159,12 @@ class _Run:
         ckpt = load_checkpoint(path)
         check_resume_compatible(ckpt, self.cfg, f"checkpoint '{path}'")
         load_state_strict(self.model, ckpt["state_dict"], f"checkpoint '{path}'")
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except ValueError as exc:  # e.g. parameter groups of an older discofold
+            raise CheckpointError(f"checkpoint '{path}' holds an optimiser state this run "
+                                  f"cannot continue ({exc}); start a new run from its "
+                                  "weights instead") from None
         self.scheduler.load_state_dict(ckpt["scheduler"])
         missing = restore(ckpt["rng"], self.generators)
         if missing:
@@ -120,13 +172,28 @@ class _Run:
         self.step = int(ckpt["step"])
         self.best = float(ckpt.get("best_val_loss", math.inf))
         self.first_loss = ckpt.get("first_loss")
+        self.elapsed0 = self.elapsed_s = float(ckpt.get("elapsed_s", 0.0))
 
-    def save_last(self, rng_state: dict) -> Path | None:
+    def clock(self, sync: bool = True) -> float:
+        """Wall-clock seconds of the run so far, earlier (resumed) segments included.
+
+        With ``sync`` and a time budget in a distributed run, the mean over ranks, so that
+        every rank takes the same ``cosine_time`` learning rate and the same stop decision.
+        """
+        elapsed = self.elapsed0 + time.perf_counter() - self._t0
+        if sync and self.info.distributed and self.cfg.train.time_budget_s > 0:
+            elapsed = float(D.mean_across(torch.tensor(elapsed, device=self.info.device),
+                                          self.info))
+        return elapsed
+
+    def save_last(self, rng_state: dict, elapsed_s: float = 0.0) -> Path | None:
+        """Write the resumable ``last.pt``; its clock is at least ``elapsed_s``."""
         if not self.info.is_main:
             return None
         state = {"optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "rng": rng_state,
-                 "best_val_loss": self.best, "first_loss": self.first_loss}
+                 "best_val_loss": self.best, "first_loss": self.first_loss,
+                 "elapsed_s": max(elapsed_s, self.clock(sync=False))}
         return save_checkpoint(self.out / "last.pt", self.model, self.cfg, step=self.step,
                                training_state=state)
 
@@ -148,6 +215,7 @@ class _Run:
         if not math.isfinite(gnorm):
             raise _NonFinite(gnorm)
         self.optimizer.step()
+        self.elapsed_s = self.clock()  # read by the cosine_time schedule
         self.scheduler.step()
         self.step += 1
         return mean, gnorm
@@ -171,18 +239,21 @@ class _Run:
             model.set_recursions(cfg.model.eval_recursions)
         loader = DataLoader(self.val_ds, batch_size=cfg.train.batch_size, shuffle=False,
                             collate_fn=collate_for(cfg.data))
-        losses, psnrs = [], []
+        losses, psnrs, nmses = [], [], []
         for i, batch in enumerate(loader):
             y, op, meta, target = self.adapter(batch, i, train=False)
             pred = model(y, op, meta)
             losses.append(float(compute_loss(cfg.train.loss, pred, target)) * target.shape[0])
             psnrs.append(psnr_normalised(pred, target).sum().item())
+            nmses.append(nmse_db(pred, target))
         n = len(self.val_ds)
-        return {"val_loss": sum(losses) / n, "val_psnr_db": sum(psnrs) / n}
+        return {"val_loss": sum(losses) / n, "val_psnr_db": sum(psnrs) / n,
+                "val_nmse_db": float(torch.cat(nmses).nanmean())}
 
-    def maybe_validate(self) -> None:
+    def maybe_validate(self, force: bool = False) -> None:
         t = self.cfg.train
-        if self.val_ds is None or not (self.step % t.val_every == 0 or self.step == t.steps):
+        if self.val_ds is None or not (force or self.step % t.val_every == 0
+                                       or self.step == t.steps):
             return
         if self.info.is_main:
             rec = self.validate()
@@ -190,9 +261,35 @@ class _Run:
             if rec["best"]:
                 self.best = rec["val_loss"]
                 save_checkpoint(self.out / "best.pt", self.model, self.cfg, step=self.step,
-                                metrics={k: rec[k] for k in ("val_loss", "val_psnr_db")})
-            self.log.write("val", {"step": self.step, **rec})
+                                metrics={k: rec[k] for k in ("val_loss", "val_psnr_db",
+                                                             "val_nmse_db")})
+            self.log.write("val", {"step": self.step, "elapsed_s": self.clock(sync=False),
+                                   **rec})
+        self.val_step = self.step
         D.barrier(self.info)
+
+    def budget_spent(self, rng_state: dict, unlogged: dict | None) -> bool:
+        """True when ``train.time_budget_s`` is spent after the step just taken (before
+        ``train.steps``); then logs the step's ``unlogged`` train record, validates (unless done
+        at this step), saves ``last.pt`` and logs a ``budget`` record."""
+        t = self.cfg.train
+        if t.time_budget_s <= 0 or self.step >= t.steps:
+            return False
+        elapsed = self.clock()
+        if elapsed < t.time_budget_s:
+            return False
+        if self.info.is_main and unlogged is not None:
+            self.log.write("train", unlogged)
+        if self.val_step != self.step:
+            self.maybe_validate(force=True)
+        # (again if saved at this step) with a clock that shows the budget spent, so that a
+        # resume with the same budget takes no step
+        self.save_last(rng_state, elapsed)
+        D.barrier(self.info)
+        if self.info.is_main:
+            self.log.write("budget", {"step": self.step, "elapsed_s": self.clock(sync=False),
+                                      "time_budget_s": t.time_budget_s})
+        return True
 
     # ------------------------------------------------------------------ main loop
     def loader(self) -> DataLoader:
@@ -212,20 +309,27 @@ class _Run:
             (self.out / "config.json").write_text(json.dumps(json.loads(cfg.to_json()),
                                                              indent=2) + "\n")
             self.log.write("start", {"step": self.step, "resume": resume, "world": info.world,
-                                     "device": str(info.device)})
+                                     "device": str(info.device), "elapsed_s": self.elapsed0})
+        t = cfg.train
+        if 0 < t.time_budget_s <= self.elapsed0 and self.step < t.steps:  # spent before resume
+            return TrainResult(self.step, self.out / "last.pt" if info.is_main else None,
+                               self._best_path(), self._best_value(), stopped_by_budget=True)
         self.ddp = D.wrap(self.model, info)
         rng_state = capture(self.generators)
         bar = tqdm(total=cfg.train.steps, initial=self.step, unit="step", file=sys.stderr,
                    dynamic_ncols=True, disable=self.quiet or not info.is_main
                    or not _isatty(sys.stderr))
+        stop = False
         try:
             for batch in self.loader():
                 t0 = time.perf_counter()
                 loss, gnorm = self._guarded_step(batch)
                 rng_state = capture(self.generators)
-                self.after_step(loss, gnorm, time.perf_counter() - t0, bar, rng_state)
+                stop = self.after_step(loss, gnorm, time.perf_counter() - t0, bar, rng_state)
                 for cb in callbacks:
                     cb(self.step, loss)
+                if stop:
+                    break
         except KeyboardInterrupt:
             last = self.save_last(rng_state)
             if self.log:
@@ -236,7 +340,8 @@ class _Run:
         last = self.out / "last.pt" if info.is_main else None
         if info.is_main and self.step < cfg.train.steps:  # nothing ran (resumed at the end)
             last = self.out / "last.pt"
-        return TrainResult(self.step, last, self._best_path(), self._best_value())
+        return TrainResult(self.step, last, self._best_path(), self._best_value(),
+                           stopped_by_budget=stop)
 
     def _guarded_step(self, batch) -> tuple[float, float]:
         try:
@@ -253,21 +358,25 @@ class _Run:
                                   f"{self.step + 1}: training stopped before taking it; "
                                   f"{kept}{hint}") from None
 
-    def after_step(self, loss, gnorm, dt, bar, rng_state) -> None:
+    def after_step(self, loss, gnorm, dt, bar, rng_state) -> bool:
+        """Log, validate and checkpoint after a step of ``dt`` seconds; True to stop (budget)."""
         t = self.cfg.train
         self.check_sanity(loss)
         rate = t.batch_size / max(dt, 1e-9)
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.4g}", samples_s=f"{rate:.1f}", refresh=False)
-        if self.info.is_main and (self.step % t.log_every == 0 or self.step == t.steps):
-            self.log.write("train", {"step": self.step, "loss": loss, "grad_norm": gnorm,
-                                     "lr": self.scheduler.get_last_lr()[0],
-                                     "samples_per_s": rate, "elapsed_s": dt})
+        rec = {"step": self.step, "loss": loss, "grad_norm": gnorm,
+               "lr": self.scheduler.get_last_lr()[0], "samples_per_s": rate, "step_s": dt,
+               "elapsed_s": self.elapsed_s}
+        logged = self.step % t.log_every == 0 or self.step == t.steps
+        if self.info.is_main and logged:
+            self.log.write("train", rec)
         self.maybe_validate()
         if self.step % t.checkpoint_every == 0 or self.step == t.steps or \
                 (self.val_ds is not None and self.step % t.val_every == 0):
             self.save_last(rng_state)
             D.barrier(self.info)
+        return self.budget_spent(rng_state, None if logged else rec)
 
     def _best_path(self) -> Path | None:
         p = self.out / "best.pt"

@@ -181,11 +181,13 @@ def test_report_of_training_run_with_eval(setup, capsys):
     assert main(["report", str(run), "--quiet"]) == 0
     html = (run / "report.html").read_text()
     links = re.findall(r'<img src="([^"]+)"', html)
-    assert links == ["fig_random_x2.png", "loss.png"]
+    assert links == ["fig_random_x2.png", "loss.png", "learning.png"]
     assert all((run / link).stat().st_size > 1000 for link in links)
     md = (run / "report.md").read_text()
-    val = (run / "val.csv").read_text().splitlines()[-1].split(",")
-    assert f"Best validation loss {val[1]} at step {val[0]}" in md and "## Evaluation" in md
+    header, *rows = (run / "val.csv").read_text().splitlines()
+    val = dict(zip(header.split(","), rows[-1].split(",")))
+    assert f"Best validation loss {val['val_loss']} at step {val['step']}" in md
+    assert "## Evaluation" in md
 
 
 def _bad(setup, tmp_path, capsys, **change):

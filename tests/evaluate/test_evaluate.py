@@ -183,3 +183,27 @@ def test_report_of_training_run(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="neither metrics.json"):
         render_report(tmp_path / "empty")
+
+
+def test_report_draws_the_learning_curve_of_a_validated_run(tmp_path):
+    from discofold.evaluate._figures import best_row
+    from discofold.evaluate._report import planned_files
+
+    (tmp_path / "train.csv").write_text("step,loss,lr,grad_norm,samples_per_s,step_s,elapsed_s\n"
+                                        "1,0.5,0.1,1,10,0.1,0.5\n2,0.4,0.1,1,10,0.1,0.6\n")
+    (tmp_path / "val.csv").write_text("step,elapsed_s,val_loss,val_psnr_db,val_nmse_db,best\n")
+    assert "learning.png" not in planned_files(tmp_path)  # no validation: no learning curve
+    render_report(tmp_path, tmp_path / "none")
+    assert not (tmp_path / "none" / "learning.png").exists()
+    (tmp_path / "val.csv").write_text("step,elapsed_s,val_loss,val_psnr_db,val_nmse_db,best\n"
+                                      "1,0.55,nan,nan,nan,False\n2,0.7,0.3,20.5,-12.25,True\n"
+                                      "3,0.9,0.35,20.0,-12.0,False\n")
+    assert best_row([{"val_loss": "nan"}, {"val_loss": ""}]) is None
+    assert planned_files(tmp_path) == ["report.html", "report.md", "loss.png", "learning.png"]
+    html_path, md_path = render_report(tmp_path, tmp_path / "rep")
+    assert (tmp_path / "rep" / "learning.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert re.findall(r'src="([^"]+)"', html_path.read_text()) == ["loss.png", "learning.png"]
+    md = md_path.read_text()
+    # the best row is the lowest finite validation loss (the NaN row is skipped)
+    assert "Best validation loss 0.3 at step 2 (PSNR 20.5 dB, NMSE -12.25 dB)" in md
+    assert "![learning curve](learning.png)" in md
