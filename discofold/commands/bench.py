@@ -2,7 +2,7 @@
 
 ::
 
-    discofold bench [operators|layers|models|baselines|mri|radar|all] [--quick]
+    discofold bench [operators|layers|models|baselines|learning|mri|radar|all] [--quick]
                     [--scale cpu|paper] [--threads N]
 
 The suites are the scripts ``benchmarks/<suite>.py`` of the repository (they are not part of the
@@ -26,7 +26,7 @@ from ._common import positive_int
 
 __all__ = ["register", "run", "SUITES", "find_benchmarks"]
 
-SUITES = ("operators", "layers", "models", "baselines", "mri", "radar")
+SUITES = ("operators", "layers", "models", "baselines", "learning", "mri", "radar")
 _SCALED = ("mri", "radar")
 _SCRIPTS = {"radar": "radar_evidence",  # suite -> benchmarks/<script>.py when not <suite>.py
             "mri": "mri_evidence"}
