@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -22,6 +23,7 @@ from ..operators.blockcs import BlockCS, gaussian_block_matrix
 __all__ = [
     "blockcs_inputs",
     "gradient_step",
+    "PositiveStep",
     "to_blocks",
     "from_blocks",
     "RecursionSchedule",
@@ -91,6 +93,27 @@ def blockcs_inputs(y: torch.Tensor, op, meta) -> tuple[torch.Tensor, float, bool
                          f"{m}/{op.block ** 2} = {op.ratio:g}")
     unbatched = y.ndim == 3
     return (y[None] if unbatched else y), float(ratio), unbatched
+
+
+class PositiveStep(torch.nn.Module):
+    """A learnable step ``ρ = softplus(raw) > 0`` (initially ``value``): a gradient step that can
+    shrink but never reverse (final).  Checkpoints of the former unconstrained parameter (key
+    ``<prefix>`` + ``lambda_step`` of the owning stage) are upgraded by :meth:`upgrade_from`."""
+
+    def __init__(self, value: float = 0.5) -> None:
+        super().__init__()
+        self.raw = torch.nn.Parameter(torch.tensor([math.log(math.expm1(float(value)))]))
+
+    def forward(self) -> torch.Tensor:
+        return torch.nn.functional.softplus(self.raw)
+
+    @staticmethod
+    def upgrade_from(state_dict: dict, old_key: str, new_key: str) -> None:
+        """Replace an unconstrained step ``old_key`` by ``new_key`` = softplus⁻¹ (in place)."""
+        old = state_dict.pop(old_key, None)
+        if old is not None and new_key not in state_dict:
+            lam = old.detach().double().clamp_min(1e-4)
+            state_dict[new_key] = (lam + torch.log(-torch.expm1(-lam))).to(old.dtype)
 
 
 def gradient_step(x: torch.Tensor, y: torch.Tensor, op, step: torch.Tensor) -> torch.Tensor:

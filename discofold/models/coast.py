@@ -43,6 +43,7 @@ from torch import nn
 
 from ..layers.modulation import RecursionModulation
 from ._blockcs_common import (
+    PositiveStep,
     RecursionSchedule,
     blockcs_inputs,
     from_blocks,
@@ -80,13 +81,26 @@ class CoastStage(nn.Module):
 
     def __init__(self, channels: int = 32, blocks: int = 3) -> None:
         super().__init__()
-        self.lambda_step = nn.Parameter(torch.tensor([0.5]))
+        self.step = PositiveStep(0.5)
         self.head_conv = nn.Conv2d(1, channels, 3, padding=1)
         self.blocks = nn.ModuleList(CPMB(channels) for _ in range(int(blocks)))
         self.tail_conv = nn.Conv2d(channels, 1, 3, padding=1)
         with torch.no_grad():  # near-identity start: the stage begins as a plain gradient step
             self.tail_conv.weight.mul_(1e-2)
             self.tail_conv.bias.zero_()
+
+    @property
+    def lambda_step(self) -> torch.Tensor:
+        """The gradient step ``ρ > 0`` ``(1,)`` (:class:`PositiveStep`)."""
+        return self.step()
+
+    def upgrade_state_dict(self, state_dict: dict, prefix: str = "") -> None:
+        """Checkpoints of the unconstrained ``lambda_step`` (in place)."""
+        PositiveStep.upgrade_from(state_dict, prefix + "lambda_step", prefix + "step.raw")
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.upgrade_state_dict(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def proximal(self, r: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """PnP deep block on ``r`` ``(N, 1, h, w)`` with CPMB scales ``(1, C)``."""

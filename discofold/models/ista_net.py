@@ -26,6 +26,7 @@ from torch import nn
 
 from ..layers.modulation import RecursionModulation
 from ._blockcs_common import (
+    PositiveStep,
     RecursionSchedule,
     blockcs_inputs,
     from_blocks,
@@ -54,7 +55,7 @@ class IstaPhase(nn.Module):
 
     def __init__(self, channels: int = 32) -> None:
         super().__init__()
-        self.lambda_step = nn.Parameter(torch.tensor([0.5]))
+        self.step = PositiveStep(0.5)
         self.soft_thr = nn.Parameter(torch.tensor([0.01]))
         self.conv_D = _conv(1, channels)
         self.conv1_forward = _conv(channels, channels)
@@ -64,6 +65,19 @@ class IstaPhase(nn.Module):
         self.conv_G = _conv(channels, 1)
         with torch.no_grad():  # near-identity start: the phase begins as a plain ISTA step
             self.conv_G.weight.mul_(1e-2)
+
+    @property
+    def lambda_step(self) -> torch.Tensor:
+        """The gradient step ``ρ > 0`` ``(1,)`` (:class:`PositiveStep`)."""
+        return self.step()
+
+    def upgrade_state_dict(self, state_dict: dict, prefix: str = "") -> None:
+        """Checkpoints of the unconstrained ``lambda_step`` (in place)."""
+        PositiveStep.upgrade_from(state_dict, prefix + "lambda_step", prefix + "step.raw")
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.upgrade_state_dict(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _backward(self, z: torch.Tensor) -> torch.Tensor:
         return self.conv2_backward(F.relu(self.conv1_backward(z)))

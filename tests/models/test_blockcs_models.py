@@ -7,6 +7,7 @@ switched off.
 
 from __future__ import annotations
 
+import math
 import types
 
 import pytest
@@ -157,8 +158,8 @@ def test_ista_phase_is_gradient_step_when_residual_is_off():
     with torch.no_grad():
         for phase in model.phases:
             phase.conv_G.weight.zero_()
-        model.phases[0].lambda_step.fill_(0.7)
-        model.phases[1].lambda_step.fill_(1.3)
+        model.phases[0].step.raw.fill_(math.log(math.expm1(0.7)))
+        model.phases[1].step.raw.fill_(math.log(math.expm1(1.3)))
     op = _op(0.25, 9, torch.float64)
     y = op.A(_image(batch=3, h=3 * B, w=B, dtype=torch.float64))
     x0 = _ref_At(y, op.phi)
@@ -303,3 +304,24 @@ def test_random_projection_is_seeded():
     torch.testing.assert_close(ops[0].phi, ops[1].phi, rtol=0, atol=0)
     eye = ops[0].phi @ ops[0].phi.T
     torch.testing.assert_close(eye, torch.eye(eye.shape[0]), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["ista_net_plus", "coast"])
+def test_gradient_steps_stay_positive_and_old_checkpoints_load(name):
+    """ρ = softplus(raw) > 0 under any update; a state dict with the former unconstrained
+    ``lambda_step`` loads with the same ρ (clamped at 1e-4 where it had gone negative)."""
+    from discofold.train.checkpoint import load_state_strict
+
+    model = build(name, seed=0, **get_spec(name).tiny)
+    stages = _steps(model)
+    with torch.no_grad():
+        stages[0].step.raw.sub_(100.0)
+    assert 0.0 < stages[0].lambda_step.item() < 1e-6
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("step.raw")}
+    prefixes = [k[: -len("step.raw")] for k in model.state_dict() if k.endswith("step.raw")]
+    for i, p in enumerate(prefixes):
+        state[p + "lambda_step"] = torch.tensor([0.37 if i else -0.05])
+    load_state_strict(model, state)
+    values = [s.lambda_step.item() for s in _steps(model)]
+    assert values[0] == pytest.approx(1e-4, rel=1e-3)
+    assert all(v == pytest.approx(0.37, rel=1e-5) for v in values[1:])
