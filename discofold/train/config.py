@@ -123,6 +123,8 @@ class TrainConfig:
     #: multiply the learning rate of DISCO weights by their ``lr_scale`` (see
     #: :func:`discofold.train.parameter_groups`); ``false`` only for ablations
     scale_disco_lr: bool = True
+    #: validate the untrained model at step 0 (the first point of the learning curve)
+    val_at_start: bool = True
     sanity_steps: int = 20
     sanity_factor: float = 50.0
     #: wall-clock seconds after which the run stops cleanly (0: no budget; see docs/training.md)

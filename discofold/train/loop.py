@@ -314,6 +314,8 @@ class _Run:
         if 0 < t.time_budget_s <= self.elapsed0 and self.step < t.steps:  # spent before resume
             return TrainResult(self.step, self.out / "last.pt" if info.is_main else None,
                                self._best_path(), self._best_value(), stopped_by_budget=True)
+        if not resume and t.val_at_start:  # the curve starts at the untrained model
+            self.maybe_validate(force=True)
         self.ddp = D.wrap(self.model, info)
         rng_state = capture(self.generators)
         bar = tqdm(total=cfg.train.steps, initial=self.step, unit="step", file=sys.stderr,

@@ -114,7 +114,9 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     cfg = _cfg("tiny_blockcs")
     calls = []
 
-    def nan_at_step_4(name, pred, target):  # the loss of the 4th step is NaN
+    def nan_at_step_4(name, pred, target):  # the loss of the 4th training step is NaN
+        if not torch.is_grad_enabled():  # validation (no_grad) is not a training step
+            return compute_loss(name, pred, target)
         calls.append(1)
         value = compute_loss(name, pred, target)
         return value * math.nan if len(calls) == 4 else value
@@ -167,7 +169,8 @@ def test_logs_validation_and_best_checkpoint(tmp_path):
     assert lrs == pytest.approx([cfg.train.lr * lr_factor(s, cfg.train) for s in (1, 2, 3, 4)])
     with open(tmp_path / "val.csv") as f:
         val = list(csv.DictReader(f))
-    assert [int(r["step"]) for r in val] == [2, 4]
+    assert [int(r["step"]) for r in val] == [0, 2, 4]  # step 0: the untrained model
+    assert float(val[0]["elapsed_s"]) <= float(val[1]["elapsed_s"])
     best = min(float(r["val_loss"]) for r in val)
     assert res.best_val_loss == pytest.approx(best)
     assert load_checkpoint(res.best)["metrics"]["val_loss"] == pytest.approx(best)
