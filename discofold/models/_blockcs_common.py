@@ -98,7 +98,7 @@ def blockcs_inputs(y: torch.Tensor, op, meta) -> tuple[torch.Tensor, float, bool
 class PositiveStep(torch.nn.Module):
     """A learnable step ``ρ = softplus(raw) > 0`` (initially ``value``): a gradient step that can
     shrink but never reverse (final).  Checkpoints of the former unconstrained parameter (key
-    ``<prefix>`` + ``lambda_step`` of the owning stage) are upgraded by :meth:`upgrade_from`."""
+    ``lambda_step`` of the owning stage) are upgraded on loading."""
 
     def __init__(self, value: float = 0.5) -> None:
         super().__init__()
@@ -106,6 +106,16 @@ class PositiveStep(torch.nn.Module):
 
     def forward(self) -> torch.Tensor:
         return torch.nn.functional.softplus(self.raw)
+
+    def upgrade_state_dict(self, state_dict: dict, prefix: str = "") -> None:
+        """The owning stage's former ``lambda_step`` → ``raw`` (in place; ``prefix`` ends in
+        this module's name and a dot)."""
+        owner = prefix[: prefix.rstrip(".").rfind(".") + 1] if "." in prefix.rstrip(".") else ""
+        self.upgrade_from(state_dict, owner + "lambda_step", prefix + "raw")
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        self.upgrade_state_dict(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @staticmethod
     def upgrade_from(state_dict: dict, old_key: str, new_key: str) -> None:

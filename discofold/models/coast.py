@@ -94,14 +94,6 @@ class CoastStage(nn.Module):
         """The gradient step ``ρ > 0`` ``(1,)`` (:class:`PositiveStep`)."""
         return self.step()
 
-    def upgrade_state_dict(self, state_dict: dict, prefix: str = "") -> None:
-        """Checkpoints of the unconstrained ``lambda_step`` (in place)."""
-        PositiveStep.upgrade_from(state_dict, prefix + "lambda_step", prefix + "step.raw")
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        self.upgrade_state_dict(state_dict, prefix)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
     def proximal(self, r: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
         """PnP deep block on ``r`` ``(N, 1, h, w)`` with CPMB scales ``(1, C)``."""
         z = self.head_conv(r)

@@ -71,14 +71,6 @@ class IstaPhase(nn.Module):
         """The gradient step ``ρ > 0`` ``(1,)`` (:class:`PositiveStep`)."""
         return self.step()
 
-    def upgrade_state_dict(self, state_dict: dict, prefix: str = "") -> None:
-        """Checkpoints of the unconstrained ``lambda_step`` (in place)."""
-        PositiveStep.upgrade_from(state_dict, prefix + "lambda_step", prefix + "step.raw")
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        self.upgrade_state_dict(state_dict, prefix)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
     def _backward(self, z: torch.Tensor) -> torch.Tensor:
         return self.conv2_backward(F.relu(self.conv1_backward(z)))
 
