@@ -57,6 +57,14 @@ from .varnet import CoilRegulariser, mri_condition, run_cascades
 __all__ = ["KspaceNO", "Unified", "r_unified"]
 
 
+def _kspace_weight(h: int, w: int, device, dtype) -> torch.Tensor:
+    """``max(|k|, 1) / max|k|`` on the centred ``(h, w)`` grid (``|k|`` in grid spacings)."""
+    ky = torch.arange(h, device=device, dtype=dtype) - h // 2
+    kx = torch.arange(w, device=device, dtype=dtype) - w // 2
+    r = torch.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2).clamp_min(1.0)
+    return r / r.max()
+
+
 class KspaceNO(nn.Module):
     """k-space neural operator that fills unmeasured k-space (module docstring, step 1).
 
@@ -70,11 +78,18 @@ class KspaceNO(nn.Module):
         First-level kernel radius in grid spacings ``Δk``.
     modes : int
         FNO modes (``kind="fno"``).
+    weighted : bool
+        Learn on weighted k-space (Han, Sunwoo and Ye, "k-space deep learning for accelerated
+        MRI", 2019): the network sees ``w ⊙ k`` and predicts ``w ⊙ k̂`` with
+        ``w = max(|k|, 1) / max|k|`` (``|k|`` in grid spacings from the centre), so that the
+        outer k-space, 2–3 orders of magnitude below the centre, is not flattened to zero by
+        the per-sample normalisation (:class:`ComplexNet`).
     """
 
     def __init__(self, kind: str = "udno", chans: int = 8, num_pools: int = 2,
-                 radius: float = 2.5, modes: int = 16):
+                 radius: float = 2.5, modes: int = 16, weighted: bool = False):
         super().__init__()
+        self.weighted = bool(weighted)
         if kind == "udno":
             backbone = UDNO(2, 2, chans, num_pools, radius, domain_length=None)
         elif kind == "fno":
@@ -97,7 +112,11 @@ class KspaceNO(nn.Module):
         if self.net is None:
             return k0
         h, w = k0.shape[-2:]
-        pred = self.net(k0.reshape(-1, 1, h, w)).reshape(k0.shape)
+        wk = _kspace_weight(h, w, k0.device, k0.real.dtype) if self.weighted else None
+        inp = k0 if wk is None else k0 * wk
+        pred = self.net(inp.reshape(-1, 1, h, w)).reshape(k0.shape)
+        if wk is not None:
+            pred = pred / wk
         return torch.where(cop.mask, k0, pred) if cartesian else k0 + pred
 
 
@@ -131,9 +150,11 @@ class Unified(nn.Module):
                  radius: float = 0.05, kspace: str = "udno", kspace_chans: int = 8,
                  kspace_pools: int = 2, kspace_radius: float = 2.5, sens_chans: int = 4,
                  sens_pools: int = 2, dc: str = "soft", recursions: int = 1,
-                 modulate: bool = True, kernel_shape: Sequence[int] = (5, 4)):
+                 modulate: bool = True, kernel_shape: Sequence[int] = (5, 4),
+                 kspace_weighted: bool = False):
         super().__init__()
-        self.kspace = KspaceNO(kspace, kspace_chans, kspace_pools, kspace_radius)
+        self.kspace = KspaceNO(kspace, kspace_chans, kspace_pools, kspace_radius,
+                               weighted=kspace_weighted)
         sens_net = (ComplexNet(UDNO(2, 2, sens_chans, sens_pools, radius, kernel_shape),
                                add_mean=False) if sens_chans > 0 else None)
         self.sens = SensitivityNet(sens_net, residual=True)

@@ -97,6 +97,31 @@ def test_kspace_operator_keeps_every_measured_sample(name, shape, pattern):
     assert float(k[~mask].abs().max()) > 0  # unmeasured samples were filled
 
 
+@pytest.mark.parametrize("shape", [(15, 13), (24, 20)])
+def test_kspace_weight_is_the_normalised_radius_about_the_centred_dc(shape):
+    """w = max(|k|, 1) / max|k| with the DC at (h // 2, w // 2) of the centred FFT grid."""
+    from discofold.models.unified import _kspace_weight
+
+    h, w = shape
+    wk = _kspace_weight(h, w, None, torch.float64)
+    ky, kx = torch.meshgrid(torch.arange(h) - h // 2, torch.arange(w) - w // 2, indexing="ij")
+    r = (ky.double() ** 2 + kx.double() ** 2).sqrt().clamp_min(1.0)
+    torch.testing.assert_close(wk, r / r.max())
+    assert float(wk.max()) == 1.0 and float(wk[h // 2, w // 2]) == float(1.0 / r.max())
+
+
+def test_weighted_kspace_operator_keeps_data_and_starts_near_zero_filling():
+    """The weighted k-space operator still returns every measured sample and, untrained,
+    changes the unmeasured k-space by a small fraction of the data (near-identity start)."""
+    pr = mri_problem(shape=(24, 20), pattern="poisson_2d", acceleration=3.0, coils=2)
+    model = build("unified", seed=0, kspace_weighted=True, **get_spec("unified").tiny).eval()
+    with torch.no_grad():
+        k = model.fill_kspace(pr.y, pr.op, pr.meta)
+    mask = coil_operator(pr.op).mask.expand_as(k)
+    assert torch.equal(k[mask], pr.y[mask])
+    assert 0 < float(k[~mask].norm()) < 0.05 * float(pr.y.norm())
+
+
 def test_unified_runs_on_noncartesian_data():
     pr = noncartesian_problem()
     model = build("unified", seed=0, **get_spec("unified").tiny).eval()
