@@ -32,7 +32,9 @@ BUNDLES = {
     "mri-unified": dict(
         run="runs/bundled_mri_unified", config="bundled_mri_unified",
         trained_on="multi-coil (8) Cartesian MRI at 64x64, 9 patterns x {4, 8}, simulated from "
-                   "scikit-image natural images and random phantoms (not real MR data)"),
+                   "scikit-image natural images and random phantoms (not real MR data); "
+                   "image-domain unified (no k-space operator, calibration-box coil maps), "
+                   "15 min on one thread"),
     "radar-unified": dict(
         run="runs/bundled_radar_unified", config="bundled_radar_unified",
         trained_on="polar-format radar, S0 and S1 fans, random-pulse and gap apertures at "
