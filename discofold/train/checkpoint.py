@@ -22,6 +22,7 @@ that is not a tensor or a plain container, and such a file raises :class:`Checkp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -45,6 +46,8 @@ __all__ = [
     "checkpoint_config",
     "build_from_checkpoint",
     "resolve_checkpoint",
+    "bundled_checkpoints",
+    "file_sha256",
     "check_resume_compatible",
 ]
 
@@ -55,6 +58,8 @@ _FORMAT_VERSION = 1
 _FREE_ON_RESUME = ("data.num_workers", "train.log_every", "train.time_budget_s")
 _REQUIRED = ("format", "format_version", "model_name", "config", "config_version", "state_dict",
              "step")
+_PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
+_HASHES: dict[tuple[str, int, int], str] = {}
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -96,18 +101,83 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Config, *
     return path
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 hex digest of the file ``path`` (cached per path, size and modification time)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def bundled_checkpoints() -> dict[str, dict]:
+    """The bundled checkpoints: ``discofold/pretrained/manifest.json`` (name → ``file``,
+    ``model``, ``sha256``, ``bytes``, ``step``, ``validation``, ...)."""
+    path = _PRETRAINED / "manifest.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"the bundled-checkpoint manifest '{path}' cannot be read: "
+                              f"{exc}") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) and "file" in v and "sha256" in v
+                                            for v in doc.values()):
+        raise CheckpointError(f"the bundled-checkpoint manifest '{path}' is malformed: every "
+                              "entry needs 'file' and 'sha256'")
+    return doc
+
+
+def _bundled_path(name: str) -> Path | None:
+    """The file of the bundled checkpoint ``name`` after checking its sha256 against the
+    manifest; ``None`` when ``name`` is not a bundled checkpoint."""
+    manifest = bundled_checkpoints()
+    entry = manifest.get(str(name))
+    if entry is None:
+        if (_PRETRAINED / f"{name}.pt").is_file():
+            raise CheckpointError(f"bundled checkpoint '{name}' is not listed in "
+                                  f"'{_PRETRAINED / 'manifest.json'}', so its sha256 cannot be "
+                                  "checked; rerun scripts/bundle_checkpoints.py")
+        return None
+    path = _PRETRAINED / str(entry["file"])
+    if not path.is_file():
+        raise CheckpointError(f"bundled checkpoint '{name}': its file '{path}' is missing "
+                              "(reinstall discofold)")
+    actual = file_sha256(path)
+    if actual != entry["sha256"]:
+        raise CheckpointError(f"bundled checkpoint '{name}' ('{path}') has sha256 {actual}, but "
+                              f"the manifest lists {entry['sha256']}: the file is damaged or was "
+                              "replaced; reinstall discofold (or rerun "
+                              "scripts/bundle_checkpoints.py after retraining)")
+    return path
+
+
 def resolve_checkpoint(name_or_path: str | os.PathLike) -> Path:
-    """A checkpoint path, or the path of a bundled checkpoint called ``name_or_path``."""
+    """A checkpoint path, or the path of the bundled checkpoint called ``name_or_path``.
+
+    A bundled name (:func:`bundled_checkpoints`) is resolved only after its file's sha256 has
+    been checked against the manifest; a path is taken as given.
+
+    Raises
+    ------
+    CheckpointError
+        Neither a file nor a bundled name; a folder; a bundled file whose sha256 differs from
+        the manifest's.
+    """
     p = Path(name_or_path)
     if p.is_file():
         return p
-    bundled = Path(__file__).resolve().parent.parent / "pretrained" / f"{name_or_path}.pt"
-    if bundled.is_file():
+    bundled = _bundled_path(str(name_or_path)) if p.name == str(name_or_path) else None
+    if bundled is not None:
         return bundled
     if p.is_dir():
         raise CheckpointError(f"checkpoint '{p}' is a folder, not a checkpoint file")
+    names = ", ".join(sorted(bundled_checkpoints()))
     raise CheckpointError(f"checkpoint '{name_or_path}' does not exist (neither a file nor a "
-                          "bundled checkpoint name)")
+                          f"bundled checkpoint name; bundled: {names})")
 
 
 def load_checkpoint(path: str | os.PathLike, *, model_name: str | None = None,
