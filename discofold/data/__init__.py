@@ -4,6 +4,7 @@ Formats and conventions: docs/conventions.md and DESIGN.md ("Interchange formats
 """
 
 from ._atomic import atomic_write
+from ._family import file_family
 from .blockcs import BlockCSPatches, make_blockcs_split
 from .coils import birdcage_maps, rss
 from .fastmri import (
@@ -37,6 +38,7 @@ from .radar_sim import preset as radar_preset
 
 __all__ = [
     "atomic_write",
+    "file_family",
     "shepp_logan",
     "random_phantom",
     "random_ellipses",

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-import h5py
 import torch
 
 from ..commands._common import derive_seed
@@ -42,6 +41,7 @@ from ..data import (
     RadarH5Reader,
     SimulatedMRIDataset,
     SimulatedRadarDataset,
+    file_family,
     make_geometry,
     radar_preset,
     rss,
@@ -49,7 +49,7 @@ from ..data import (
 from ..data.fastmri import MRISlice
 from ..data.mri_datasets import PatternSpec
 from ..data.radar_io import RadarFrame
-from ..errors import FormatError, InputError
+from ..errors import InputError
 from ..operators import ifft2c
 
 __all__ = ["Volume", "EvalData", "load_data", "SIM_DEFAULTS"]
@@ -204,20 +204,6 @@ def _sim_radar(opts: dict) -> list[Volume]:
 
 
 # --------------------------------------------------------------------------- files
-def _family_of_file(path: Path) -> str:
-    try:
-        with h5py.File(path, "r") as f:
-            keys = set(f.keys())
-    except OSError as exc:
-        raise FormatError(f"--data file '{path}' is not a readable HDF5 file ({exc})") from None
-    if "kspace" in keys:
-        return "mri"
-    if "echo" in keys:
-        return "radar"
-    raise FormatError(f"--data file '{path}': neither a 'kspace' (MRI) nor an 'echo' (radar) "
-                      f"dataset; found {sorted(keys)}")
-
-
 def _mri_file(path: Path) -> Volume:
     with FastMRIFile(path) as f:
         n = len(f)
@@ -283,7 +269,7 @@ def load_data(spec: str | os.PathLike) -> EvalData:
         vols = _sim_mri(opts) if kind == "mri" else _sim_radar(opts)
         return EvalData(kind, vols, text)
     files = _files(Path(text))
-    fams = {p: _family_of_file(p) for p in files}
+    fams = {p: file_family(p, "--data file") for p in files}
     kinds = sorted(set(fams.values()))
     if len(kinds) > 1:
         other = next(p for p in files if fams[p] != fams[files[0]])
