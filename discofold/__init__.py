@@ -3,7 +3,8 @@ recursive deep-unfolding networks.
 
 The top level re-exports a dozen names; everything else lives in its subpackage
 (``discofold.operators``, ``.sampling``, ``.data``, ``.layers``, ``.models``, ``.solvers``,
-``.metrics``, ``.train``, ``.evaluate``).  Names are imported lazily on first use.
+``.metrics``, ``.train``, ``.evaluate``, ``.inference``).  Names are imported lazily on first
+use.  ``discofold.load_model("mri-unified")`` loads a trained model to reconstruct with.
 """
 
 from importlib import import_module
@@ -21,6 +22,7 @@ _LAZY = {
     "make_mask": "discofold.sampling",
     "build_model": ("discofold.models", "build"),
     "list_models": "discofold.models",
+    "load_model": "discofold.inference",
 }
 
 __all__ = ["__version__", "DiscofoldError", *_LAZY]

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 _HERE = Path(__file__).resolve().parent
-_ONE_THREAD = {"metrics", "models", "solvers", "train"}
+_ONE_THREAD = {"inference", "metrics", "models", "solvers", "train"}
 
 
 @pytest.fixture(autouse=True)

@@ -30,8 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from ..errors import InputError
 from ._common import progress
 
@@ -147,18 +145,14 @@ def publish_dir(out: Path, write) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     """Evaluate ``--checkpoint`` on ``--data`` into ``--out``."""
     from ..evaluate import evaluate, markdown_table, save_evaluation, summarize
+    from ..inference import as_device
 
     out = Path(args.out)
     inputs = [p for p in (Path(args.checkpoint),) if p.exists()]
     if not str(args.data).startswith("sim:"):
         inputs.append(Path(args.data))
     check_out_dir(out, inputs, args.overwrite)
-    try:
-        device = torch.device(args.device)
-    except RuntimeError:
-        raise InputError(f"--device '{args.device}' is not a torch device") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device '{args.device}': CUDA is not available on this machine")
+    device = as_device(args.device, "--device")
     start = time.perf_counter()
 
     def bar(items, total, desc):

@@ -328,9 +328,13 @@ def write_radar_image(
     image_shape=None,
     snr_db: float | None = None,
     scenario: str | None = None,
+    attrs: dict | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a reconstruction file: ``image`` complex64 ``(frames, H, W)`` plus the attrs."""
+    """Write a reconstruction file: ``image`` complex64 ``(frames, H, W)`` plus the attrs.
+
+    ``attrs`` adds further attributes (e.g. ``recon_method``, ``recon_params``: which method or
+    checkpoint made the image); ``None`` values are skipped and the geometry attrs win."""
     img = _np(image, np.complex64)
     img = img[None] if img.ndim == 2 else img
     if img.ndim != 3:
@@ -338,7 +342,9 @@ def write_radar_image(
     shape = img.shape[1:] if image_shape is None else tuple(image_shape)
     if tuple(shape) != img.shape[1:]:
         raise ShapeError(f"image_shape {tuple(shape)} does not match image {img.shape}")
-    return _write(path, {"image": img}, _attrs(extent_m, shape, snr_db, scenario), overwrite)
+    extra = {k: v for k, v in (attrs or {}).items() if v is not None}
+    return _write(path, {"image": img},
+                  {**extra, **_attrs(extent_m, shape, snr_db, scenario)}, overwrite)
 
 
 def read_radar_image(path: str | os.PathLike) -> tuple[torch.Tensor, dict]:

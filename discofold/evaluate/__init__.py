@@ -75,21 +75,17 @@ def default_settings(family: str, config=None) -> tuple[list[str], list[float]]:
 
 
 def _load_model(model, device):
-    """``(model, label, config, checkpoint path)`` from a module, a checkpoint or None."""
+    """``(model, label, config, checkpoint path)`` from a module, a
+    :class:`~discofold.inference.TrainedModel`, a checkpoint or None."""
+    from ..inference import TrainedModel, load_model
+
     if model is None or isinstance(model, nn.Module):
         return model, None, None, None
-    from ..train import build_from_checkpoint, resolve_checkpoint
-    from ..train.data import family_of
-
-    path = resolve_checkpoint(model)
-    net, cfg, _ = build_from_checkpoint(path, device=device)
-    if cfg.model.eval_recursions and hasattr(net, "set_recursions"):
-        net.set_recursions(cfg.model.eval_recursions)
-    fam = family_of(cfg.data)
-    if fam not in ("mri", "radar"):
-        raise InputError(f"checkpoint '{model}' is a {fam} model; discofold eval evaluates MRI "
-                         "and radar models")
-    return net, cfg.model.name, cfg, path
+    trained = model if isinstance(model, TrainedModel) else load_model(model, device)
+    if trained.family not in ("mri", "radar"):
+        raise InputError(f"checkpoint '{trained.name}' is a {trained.family} model; discofold "
+                         "eval evaluates MRI and radar models")
+    return trained.module, trained.model_name, trained.config, trained.path
 
 
 def _check_patterns(family: str, patterns: Sequence[str]) -> None:
@@ -104,8 +100,8 @@ def _check_patterns(family: str, patterns: Sequence[str]) -> None:
             raise InputError(f"unknown {family} pattern '{p}'{hint}; valid: {', '.join(valid)}")
 
 
-def evaluate(model: nn.Module | str | os.PathLike | None, data: EvalData | str | os.PathLike,
-             patterns: Sequence[str] | None = None,
+def evaluate(model: nn.Module | object | str | os.PathLike | None,
+             data: EvalData | str | os.PathLike, patterns: Sequence[str] | None = None,
              accelerations: Sequence[float] | None = None,
              baselines: Sequence[str] | None = None, *, label: str | None = None,
              device: torch.device | str = "cpu", params_file=None, progress=None) -> EvalResult:
@@ -113,7 +109,8 @@ def evaluate(model: nn.Module | str | os.PathLike | None, data: EvalData | str |
 
     Parameters
     ----------
-    model : nn.Module, checkpoint path, bundled checkpoint name, or None
+    model : nn.Module, TrainedModel (:func:`discofold.load_model`), checkpoint path, bundled
+        checkpoint name, or None
     data : EvalData, or a path / ``sim:`` spec for :func:`load_data`
     patterns, accelerations : default :func:`default_settings` of the checkpoint's config
     baselines : classical methods (default :data:`DEFAULT_BASELINE` of the family; ``[]`` none)
@@ -133,7 +130,8 @@ def evaluate(model: nn.Module | str | os.PathLike | None, data: EvalData | str |
         from ..train.data import family_of
 
         if family_of(cfg.data) != data.family:
-            raise InputError(f"checkpoint '{model}' is a {family_of(cfg.data)} model but "
+            raise InputError(f"checkpoint '{getattr(model, 'name', model)}' is a "
+                             f"{family_of(cfg.data)} model but "
                              f"--data '{data.source}' is {data.family} data")
     dp, da = default_settings(data.family, cfg)
     patterns = dp if patterns is None else list(patterns)

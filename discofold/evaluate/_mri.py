@@ -24,19 +24,12 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from ..data.fastmri import MRISlice, center_crop_or_pad
+from ..data.fastmri import MRISlice
 from ..errors import InputError
+from ..inference import model_recon_mri, mri_record_meta
 from ..metrics import nmse, psnr, ssim
-from ..models import AcquisitionMeta
-from ..operators import CartesianMRI
 from ..sampling import make_mask, seed_from
-from ..solvers.pipeline import (
-    METHODS_FOR,
-    estimate_coil_maps,
-    load_params,
-    mri_operator,
-    recon_mri_slice,
-)
+from ..solvers.pipeline import METHODS_FOR, load_params, recon_mri_slice
 from ._data import EvalData
 from ._result import EvalResult, Example, model_label, settings_of, timed
 
@@ -47,14 +40,6 @@ _STORED = "stored"
 
 def _stored(sl: MRISlice) -> bool:
     return sl.trajectory is not None or (sl.mask is not None and not bool(sl.mask.all()))
-
-
-def _true_acceleration(sl: MRISlice) -> float:
-    if sl.trajectory is not None:
-        h, w = sl.matrix
-        return h * w / float(sl.trajectory.shape[0])
-    m = sl.mask if sl.mask.ndim == 2 else sl.mask[None, :].expand(sl.matrix[0], -1)
-    return m.numel() / max(1.0, float(m.sum()))
 
 
 def undersample_slice(sl: MRISlice, pattern: str, acceleration: float | None
@@ -70,10 +55,7 @@ def undersample_slice(sl: MRISlice, pattern: str, acceleration: float | None
     meta : dict ``pattern``, ``true_acceleration``, ``num_low_frequencies``
     """
     if _stored(sl):
-        nlf = sl.attrs.get("num_low_frequencies")
-        return sl, {"pattern": str(sl.attrs.get("pattern", _STORED)),
-                    "true_acceleration": _true_acceleration(sl),
-                    "num_low_frequencies": None if nlf is None else int(nlf)}
+        return sl, mri_record_meta(sl)
     g = torch.Generator().manual_seed(seed_from(sl.file, sl.slice_index))
     pat = make_mask(pattern, tuple(sl.matrix), acceleration, generator=g)
     mask = pat.mask.to(torch.bool)
@@ -81,38 +63,6 @@ def undersample_slice(sl: MRISlice, pattern: str, acceleration: float | None
     out = replace(sl, kspace=(sl.kspace * kmask).to(torch.complex64), mask=mask)
     return out, {"pattern": pat.name, "true_acceleration": float(pat.acceleration),
                  "num_low_frequencies": int(pat.num_low_frequencies)}
-
-
-def _coil_maps(sl: MRISlice) -> torch.Tensor:
-    try:
-        return estimate_coil_maps(sl.kspace, sl.mask)
-    except InputError:  # no calibration box: the model's own sensitivity net must cope
-        c, h, w = sl.kspace.shape
-        return torch.full((c, h, w), c ** -0.5, dtype=torch.complex64)
-
-
-def model_recon_mri(model: nn.Module, sl: MRISlice, meta: dict,
-                    device: torch.device | str = "cpu") -> torch.Tensor:
-    """Magnitude ``(h, w)`` float32 of ``model(y, op, meta)`` on one undersampled slice."""
-    y = sl.kspace.to(torch.complex64)
-    if sl.trajectory is not None:
-        from ..operators import pipe_menon_dcf
-
-        op = mri_operator(sl, pipe_menon_dcf(sl.trajectory, sl.matrix), coils=True)
-        if not sl.multicoil:
-            y = y.reshape(-1)
-        if getattr(op, "coil_maps", None) is not None:
-            op.coil_maps = op.coil_maps[None]
-    else:
-        mask = sl.mask if sl.mask.ndim == 2 else sl.mask[None, :]
-        maps = _coil_maps(sl)[None] if sl.multicoil else None
-        op = CartesianMRI(mask[None].to(torch.bool), coil_maps=maps, image_shape=sl.matrix)
-    op = op.to(device) if hasattr(op, "to") else op
-    m = AcquisitionMeta(pattern=meta["pattern"], acceleration=meta["true_acceleration"],
-                        num_low_frequencies=meta["num_low_frequencies"])
-    with torch.no_grad():
-        x = model(y[None].to(device), op, m)[0]
-    return center_crop_or_pad(x.abs().float().cpu(), tuple(sl.target.shape[-2:]))
 
 
 def _methods(model: nn.Module | None, label: str | None, baselines: Sequence[str]):

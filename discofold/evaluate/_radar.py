@@ -23,6 +23,7 @@ from torch import nn
 
 from ..data.radar_io import RadarFrame
 from ..errors import InputError
+from ..inference import model_recon_radar, radar_record_meta
 from ..metrics import (
     image_contrast,
     image_entropy,
@@ -31,8 +32,6 @@ from ..metrics import (
     radar_psnr,
     radar_ssim,
 )
-from ..models import AcquisitionMeta
-from ..operators import PolarRadar
 from ..sampling import make_mask, seed_from
 from ..solvers.pipeline import METHODS_FOR, load_params, recon_radar_frame
 from ._data import EvalData
@@ -56,31 +55,12 @@ def undersample_frame(fr: RadarFrame, pattern: str, acceleration: float | None, 
     (unchanged when its stored mask is already sparse), and its meta (``pattern``,
     ``true_acceleration``)."""
     if _stored(fr):
-        m = fr.mask
-        return replace(fr, echo=fr.echo * m), {
-            "pattern": str(fr.attrs.get("pattern", _STORED)),
-            "true_acceleration": m.numel() / max(1.0, float(m.sum()))}
+        return replace(fr, echo=fr.echo * fr.mask), radar_record_meta(fr)
     g = torch.Generator().manual_seed(seed_from(name, index))
     pat = make_mask(pattern, tuple(fr.echo.shape[-2:]), acceleration, generator=g)
     mask = pat.mask.to(torch.bool)
     return replace(fr, echo=(fr.echo * mask).to(torch.complex64), mask=mask), {
         "pattern": pat.name, "true_acceleration": float(pat.acceleration)}
-
-
-def model_recon_radar(model: nn.Module, fr: RadarFrame, meta: dict,
-                      device: torch.device | str = "cpu") -> torch.Tensor:
-    """Complex image ``(H, W)`` of ``model(y, op, meta)`` on one undersampled frame."""
-    shape = tuple(int(v) for v in fr.attrs["image_shape"])
-    extent = tuple(float(v) for v in fr.attrs["extent_m"])
-    mask = fr.mask if fr.mask is not None else torch.ones(fr.echo.shape, dtype=torch.bool)
-    op = PolarRadar(fr.angles_rad.to(device), fr.frequencies_hz.to(device), shape, extent,
-                    mask=mask[None].to(device))
-    m = AcquisitionMeta(pattern=meta["pattern"],
-                        acceleration=torch.tensor([meta["true_acceleration"]]),
-                        pixel_size=(extent[0] / shape[0], extent[1] / shape[1]))
-    with torch.no_grad():
-        x = model(fr.echo[None].to(torch.complex64).to(device), op, m)[0]
-    return x.to(torch.complex64).cpu()
 
 
 def radar_metrics(reference: torch.Tensor, estimate: torch.Tensor) -> dict:

@@ -48,6 +48,7 @@ __all__ = [
     "ITERATIVE",
     "calibration_box",
     "estimate_coil_maps",
+    "slice_coil_maps",
     "load_params",
     "reconstruct",
     "mri_operator",
@@ -237,14 +238,30 @@ def mri_operator(sl: MRISlice, dcf: torch.Tensor | None = None,
     ``NonCartesianMRI`` (``trajectory``, ``dcf``); ``coils=False`` leaves the maps out (a
     multi-coil slice is then a batch of single-coil images)."""
     shape = tuple(sl.matrix)
+    maps = slice_coil_maps(sl, dcf) if coils and sl.multicoil else None
     if sl.trajectory is not None:
-        maps = None
-        if coils and sl.multicoil:
-            maps = _estimate_nc_maps(sl.kspace, sl.trajectory, shape, dcf)
         return NonCartesianMRI(sl.trajectory, shape, coil_maps=maps, dcf=dcf)
     mask = torch.ones(shape, dtype=torch.bool) if sl.mask is None else sl.mask
-    maps = estimate_coil_maps(sl.kspace, sl.mask) if coils and sl.multicoil else None
     return CartesianMRI(mask, coil_maps=maps, image_shape=shape)
+
+
+def slice_coil_maps(sl: MRISlice, dcf: torch.Tensor | None = None) -> torch.Tensor:
+    """Coil maps ``(C, H, W)`` of one multi-coil slice: :func:`estimate_coil_maps` from the
+    calibration box of a Cartesian mask, or from the central samples of a trajectory
+    (density compensated by ``dcf``; see the module docstring).
+
+    Raises
+    ------
+    InputError
+        No calibration region large enough (the message says how large it is).
+    """
+    if sl.trajectory is not None:
+        if dcf is None:
+            from ..operators import pipe_menon_dcf
+
+            dcf = pipe_menon_dcf(sl.trajectory, tuple(sl.matrix))
+        return _estimate_nc_maps(sl.kspace, sl.trajectory, tuple(sl.matrix), dcf)
+    return estimate_coil_maps(sl.kspace, sl.mask)
 
 
 def recon_mri_slice(sl: MRISlice, method: str, params: dict,
