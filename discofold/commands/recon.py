@@ -1,10 +1,12 @@
-"""``discofold recon``: classical reconstruction of an MRI or radar HDF5 file.
+"""``discofold recon``: reconstruction of an MRI or radar HDF5 file, classical or learned.
 
 ::
 
     discofold recon --method zf|cg|fista|tv|rd|pfa|omp [--lam L] [--lam-l1 L1] [--iters N]
                     --input FILE.h5 --output OUT.h5 [--overwrite] [--quiet]
-    discofold recon --method ... --input DIR --output DIR [--keep-going] [--overwrite]
+    discofold recon --checkpoint NAME|PATH [--device cpu|cuda] [--batch-size N]
+                    [--num-low-frequencies N] --input FILE.h5 --output OUT.h5
+    discofold recon --method ...|--checkpoint ... --input DIR --output DIR [--keep-going]
 
 The format is detected from the file: a ``kspace`` dataset is fastMRI-layout MRI (Cartesian,
 or the non-Cartesian extension with a ``trajectory``), an ``echo`` dataset is radar.  The input
@@ -14,8 +16,9 @@ is kept unless ``--overwrite``.
 
 Output: MRI ``reconstruction`` float32 ``(slices, h, w)`` magnitude (RSS of the coil images for
 multi-coil data, centre-cropped to the target size when the file has a target) with the input's
-attributes plus ``recon_method`` and ``recon_params``; radar ``image`` complex64
-``(frames, H, W)`` with the input's ``extent_m``, ``image_shape``, ``snr_db``, ``scenario``.
+attributes plus ``recon_method``, ``recon_params`` and ``recon_input``; radar ``image`` complex64
+``(frames, H, W)`` with the input's ``extent_m``, ``image_shape``, ``snr_db``, ``scenario`` and
+the same three ``recon_*`` attributes.
 
 Methods: ``zf`` zero-filled / density-compensated adjoint, ``cg`` CG-SENSE (Tikhonov), ``fista``
 (ℓ1 on Daubechies-4 wavelets for MRI, on pixels for radar), ``tv`` (total variation by PDHG; plus
@@ -30,8 +33,18 @@ open and in memory at once).  Existing outputs are refused up front unless ``--o
 bad file stops the run (exit 2) and keeps the outputs already written; with ``--keep-going`` it
 is reported on one line of stderr and skipped, and the run exits 1 if any file was skipped.
 
-The work is split into a per-item function and a writer (:class:`_Job`) so that a later
-``--checkpoint`` only has to store and skip finished items.
+Learned reconstruction: ``--checkpoint`` takes a bundled name (``mri-unified``,
+``radar-unified``; sha256 checked against the manifest) or a checkpoint written by
+``discofold train``, loaded once for all files by :func:`discofold.load_model`; each file is
+reconstructed by :meth:`~discofold.inference.TrainedModel.reconstruct_file` under its own
+sampling, ``--batch-size`` slices / frames per model call, into the same output layout with
+``recon_method = "checkpoint"`` and the model's name and sha256 in the attributes
+(:mod:`discofold.inference`).  A checkpoint of the other family than the file (MRI vs radar) is
+refused with an error naming both.  ``--num-low-frequencies`` sets the calibration width from
+which the model estimates coil sensitivities (default: the file's attr, else the mask's fully
+sampled centre).
+
+The classical work is split into a per-item function and a writer (:class:`_Job`).
 """
 
 from __future__ import annotations
@@ -45,12 +58,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
-from ..data import FastMRIFile, RadarH5Reader, write_radar_image, write_reconstruction
-from ..errors import DiscofoldError, FormatError, InputError
+from ..data import (
+    FastMRIFile,
+    RadarH5Reader,
+    file_family,
+    write_radar_image,
+    write_reconstruction,
+)
+from ..errors import DiscofoldError, InputError
 from ..solvers.pipeline import (
     ITERATIVE,
     METHODS,
@@ -67,13 +85,18 @@ __all__ = ["register", "run", "detect_format"]
 def register(subparsers) -> None:
     """Add the ``recon`` verb."""
     p = subparsers.add_parser(
-        "recon", help="classical reconstruction (zero-filled, CG-SENSE, FISTA, TV, radar imaging)",
-        description="Classical reconstruction of an MRI (fastMRI layout) or radar HDF5 file, "
-        "written atomically as 'reconstruction' (MRI magnitude) or 'image' (radar). Methods: "
-        "zf zero-filled, cg CG-SENSE, fista (wavelet l1 MRI / pixel l1 radar), tv, and radar "
-        "only rd range-Doppler, pfa polar format, omp. zf/rd/pfa/omp ignore --lam/--lam-l1.",
+        "recon", help="reconstruct MRI or radar files: classical methods or a trained checkpoint",
+        description="Reconstruction of an MRI (fastMRI layout) or radar HDF5 file, or a folder "
+        "of them, written atomically as 'reconstruction' (MRI magnitude) or 'image' (radar). "
+        "Either --method (classical): zf zero-filled, cg CG-SENSE, fista (wavelet l1 MRI / "
+        "pixel l1 radar), tv, and radar only rd range-Doppler, pfa polar format, omp "
+        "(zf/rd/pfa/omp ignore --lam/--lam-l1); or --checkpoint: a trained model (bundled "
+        "name such as mri-unified / radar-unified, or a .pt file of 'discofold train').",
     )
-    p.add_argument("--method", required=True, choices=METHODS, help="reconstruction method")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--method", choices=METHODS, help="classical reconstruction method")
+    which.add_argument("--checkpoint", metavar="NAME|PATH",
+                       help="trained model: bundled checkpoint name or checkpoint file")
     p.add_argument("--input", required=True, metavar="FILE.h5|DIR",
                    help="MRI or radar HDF5 file, or a folder of them (every *.h5)")
     p.add_argument("--output", required=True, metavar="OUT.h5|DIR",
@@ -88,6 +111,14 @@ def register(subparsers) -> None:
                    help="iterations of cg/fista/tv (default: the tuned setting)")
     p.add_argument("--params", default=None, metavar="JSON",
                    help="tuned-weights file (default: discofold/configs/baselines_tuned.json)")
+    p.add_argument("--device", default=None,
+                   help="--checkpoint: torch device of the model (default cpu)")
+    p.add_argument("--batch-size", type=positive_int, default=None, dest="batch_size",
+                   metavar="N", help="--checkpoint: slices / frames per model call (default 1)")
+    p.add_argument("--num-low-frequencies", type=positive_int, default=None,
+                   dest="num_low_frequencies", metavar="N",
+                   help="--checkpoint, MRI: calibration width in k-space lines for the model's "
+                   "coil sensitivities (default: the file's attr, else the mask's centre)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     p.set_defaults(func=run)
@@ -98,17 +129,7 @@ def detect_format(path: Path) -> str:
     """``"mri"`` (dataset ``kspace``) or ``"radar"`` (dataset ``echo``) for an HDF5 file."""
     if not path.is_file():
         raise InputError(f"--input '{path}' does not exist or is not a file")
-    try:
-        with h5py.File(path, "r") as f:
-            keys = {str(k) for k in f.keys()}
-    except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:  # corrupt file
-        raise FormatError(f"--input '{path}' is not a readable HDF5 file: {exc}") from None
-    if "kspace" in keys:
-        return "mri"
-    if "echo" in keys:
-        return "radar"
-    raise FormatError(f"--input '{path}': neither a 'kspace' (MRI) nor an 'echo' (radar) "
-                      f"dataset; found {sorted(keys)}")
+    return file_family(path, "--input")
 
 
 def _check_paths(args) -> tuple[Path, Path]:
@@ -123,6 +144,34 @@ def _check_paths(args) -> tuple[Path, Path]:
     if not out.parent.is_dir():
         raise InputError(f"--output '{out}': the folder '{out.parent}' does not exist")
     return inp, out
+
+
+_CLASSICAL_ONLY = ("lam", "lam_l1", "iters", "params")
+_CHECKPOINT_ONLY = ("device", "batch_size", "num_low_frequencies")
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _check_options(args) -> None:
+    """Refuse options of the other path (``--lam`` with ``--checkpoint``, ...)."""
+    other = _CLASSICAL_ONLY if args.checkpoint else _CHECKPOINT_ONLY
+    given = [_flag(k) for k in other if getattr(args, k) is not None]
+    if given:
+        path = "--method" if args.checkpoint else "--checkpoint"
+        verb = "applies" if len(given) == 1 else "apply"
+        raise InputError(f"{', '.join(given)} only {verb} with {path}, not with "
+                         f"{'--checkpoint' if args.checkpoint else '--method'}")
+
+
+def _load(args):
+    """The model of ``--checkpoint`` (loaded once for all files), or ``None``."""
+    if not args.checkpoint:
+        return None
+    from ..inference import as_device, load_model
+
+    return load_model(args.checkpoint, as_device(args.device or "cpu", "--device"))
 
 
 def _params(kind: str, args) -> dict:
@@ -177,6 +226,8 @@ def _mri_job(inp: Path, out: Path, method: str, params: dict, overwrite: bool) -
 def _radar_job(inp: Path, out: Path, method: str, params: dict, overwrite: bool) -> _Job:
     r = RadarH5Reader(inp)
     a = r.attrs
+    attrs = {"recon_method": method, "recon_params": json.dumps(params, sort_keys=True),
+             "recon_input": inp.name}
 
     def item(i: int) -> torch.Tensor:
         return recon_radar_frame(r[i], method, params)
@@ -184,17 +235,21 @@ def _radar_job(inp: Path, out: Path, method: str, params: dict, overwrite: bool)
     def write(results: list) -> None:
         write_radar_image(out, torch.stack(results).numpy(), extent_m=a["extent_m"],
                           image_shape=a["image_shape"], snr_db=a.get("snr_db"),
-                          scenario=a.get("scenario"), overwrite=overwrite)
+                          scenario=a.get("scenario"), attrs=attrs, overwrite=overwrite)
 
     return _Job(len(r), "frame", item, write, r.close)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Reconstruct ``--input`` (a file or a folder) with ``--method`` into ``--output``."""
+    """Reconstruct ``--input`` (a file or a folder) with ``--method`` or ``--checkpoint`` into
+    ``--output``."""
+    _check_options(args)
     if Path(args.input).is_dir():
-        return _run_folder(args)
+        model = _load(args)  # before the output folder is made: a bad checkpoint leaves none
+        files, out = _folder_paths(args)
+        return _run_folder(files, out, args, model)
     inp, out = _check_paths(args)
-    _recon_file(inp, out, args)
+    _recon_file(inp, out, args, _load(args))
     return 0
 
 
@@ -219,15 +274,14 @@ def _folder_paths(args) -> tuple[list[Path], Path]:
     return files, out
 
 
-def _run_folder(args) -> int:
+def _run_folder(files: list[Path], out: Path, args, model) -> int:
     """Folder mode: one file at a time; stop on the first bad file unless ``--keep-going``."""
-    files, out = _folder_paths(args)
     quiet, failed = args.quiet, []
     args.quiet = True  # one bar over the files, none per file
-    for i, f in enumerate(progress(files, total=len(files), desc=f"recon {args.method}",
+    for i, f in enumerate(progress(files, total=len(files), desc=f"recon {_label(args)}",
                                    quiet=quiet, unit="file")):
         try:
-            _recon_file(f, out / f.name, args)
+            _recon_file(f, out / f.name, args, model)
         except DiscofoldError as exc:
             if not args.keep_going:
                 raise type(exc)(f"{exc} (stopped at file {i + 1} of {len(files)}; the "
@@ -243,20 +297,36 @@ def _run_folder(args) -> int:
     return 1 if failed else 0
 
 
-def _recon_file(inp: Path, out: Path, args) -> None:
-    """Reconstruct one file ``inp`` into ``out`` (paths already checked)."""
+def _label(args) -> str:
+    return args.method or args.checkpoint
+
+
+def _recon_file(inp: Path, out: Path, args, model=None) -> None:
+    """Reconstruct one file ``inp`` into ``out`` (paths already checked) with ``--method``, or
+    with ``model`` (:class:`~discofold.inference.TrainedModel`) for ``--checkpoint``."""
     kind = detect_format(inp)
-    params = _params(kind, args)
-    make = _mri_job if kind == "mri" else _radar_job
-    job = make(inp, out, args.method, params, args.overwrite)
     start = time.perf_counter()
-    try:
-        results = [job.item(i) for i in progress(range(job.n), total=job.n,
-                                                  desc=f"recon {args.method}",
-                                                  quiet=args.quiet, unit=job.unit)]
-    finally:
-        job.close()
-    job.write(results)
+    if model is not None:
+        def bar(items, total, desc):
+            return progress(items, total=total, desc=desc, quiet=args.quiet, unit="batch")
+
+        n = len(model.reconstruct_file(inp, out, batch_size=args.batch_size or 1,
+                                       overwrite=args.overwrite,
+                                       num_low_frequencies=args.num_low_frequencies,
+                                       progress=bar))
+        unit = "slice" if kind == "mri" else "frame"
+    else:
+        params = _params(kind, args)
+        make = _mri_job if kind == "mri" else _radar_job
+        job = make(inp, out, args.method, params, args.overwrite)
+        try:
+            results = [job.item(i) for i in progress(range(job.n), total=job.n,
+                                                      desc=f"recon {args.method}",
+                                                      quiet=args.quiet, unit=job.unit)]
+        finally:
+            job.close()
+        job.write(results)
+        n, unit = job.n, job.unit
     if not args.quiet:
-        print(f"discofold recon: {args.method} on {job.n} {job.unit}(s) of '{inp}' -> '{out}' "
+        print(f"discofold recon: {_label(args)} on {n} {unit}(s) of '{inp}' -> '{out}' "
               f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
