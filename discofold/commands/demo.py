@@ -15,6 +15,10 @@ With no data, no GPU and two CPU cores the demo
    and ``mri/`` and ``radar/`` folders as ``discofold eval`` writes them (``metrics.csv``,
    ``metrics.json``, markdown tables, PNG figures, their own ``report.html``).
 
+The demo needs no optional package: without scikit-image (the ``images`` extra) the natural
+MRI images are replaced by random phantoms, and the report and the log say so
+(:func:`available_plan`).
+
 Everything is written to a hidden staging folder next to ``DIR`` and moved into place at the
 end, so a failed or interrupted demo leaves no partial output.  ``--quick`` runs a reduced demo
 (one image and one setting per family, the smaller S0 radar fan) in seconds; the tests use
@@ -31,13 +35,13 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import InputError
 from ._common import progress
 
-__all__ = ["register", "run", "run_demo", "DemoPlan", "PLANS"]
+__all__ = ["register", "run", "run_demo", "DemoPlan", "PLANS", "available_plan"]
 
 
 @dataclass(frozen=True)
@@ -210,6 +214,19 @@ def _evaluate(family: str, ckpt, plan: DemoPlan, out: Path, label: str, quiet: b
     return result
 
 
+def available_plan(plan: DemoPlan) -> tuple[DemoPlan, str | None]:
+    """``plan`` with its natural-image MRI data replaced by random phantoms when scikit-image
+    (the ``images`` extra) is not installed, and a note saying so (``None``: unchanged)."""
+    from ..data.images import available_skimage_images
+
+    if not any("source=images" in spec for spec in plan.mri_data) or available_skimage_images():
+        return plan, None
+    specs = tuple(spec.replace("source=images", "source=phantom") for spec in plan.mri_data)
+    return replace(plan, mri_data=specs), (
+        "scikit-image is not installed, so the MRI natural images were replaced by random "
+        "phantoms (pip install 'discofold[images]' for them)")
+
+
 def run_demo(out_dir, *, quick: bool = False, train: bool = False,
              quiet: bool = True) -> dict[str, list[dict]]:
     """Run the demo into the existing, empty folder ``out_dir``.
@@ -233,7 +250,9 @@ def run_demo(out_dir, *, quick: bool = False, train: bool = False,
     from ..evaluate import summarize
 
     out = Path(out_dir)
-    plan = PLANS["quick" if quick else "full"]
+    plan, note = available_plan(PLANS["quick" if quick else "full"])
+    if note:
+        _log(quiet, f"note: {note}")
     summaries, seconds = {}, {}
     for k, family in enumerate(("mri", "radar")):
         t0 = time.perf_counter()
@@ -245,7 +264,7 @@ def run_demo(out_dir, *, quick: bool = False, train: bool = False,
         result = _evaluate(family, ckpt, plan, out / family, label, quiet)
         summaries[family] = summarize(result.rows)
         seconds[family] = time.perf_counter() - t0
-    _write_index(out, summaries, seconds, plan, train)
+    _write_index(out, summaries, seconds, plan, train, note)
     return summaries
 
 
@@ -295,16 +314,21 @@ def _figures(folder: Path) -> list[tuple[str, str]]:
     return [(key, f"{folder.name}/{rel}") for key, rel in doc.get("figures", {}).items()]
 
 
-def _write_index(out: Path, summaries: dict, seconds: dict, plan: DemoPlan, train: bool) -> None:
+def _write_index(out: Path, summaries: dict, seconds: dict, plan: DemoPlan, train: bool,
+                 note: str | None = None) -> None:
     """Top-level ``report.html`` and ``report.md``: both tables and every figure."""
     from .._version import __version__
 
     models = "tiny models trained by the demo (--train)" if train else \
         "the bundled checkpoints mri-unified and radar-unified (docs/models.md)"
+    mri = "natural images and phantoms" if any("source=images" in s for s in plan.mri_data) \
+        else "phantoms"
     ht = [f"<p>discofold {__version__}. Models: {html.escape(models)}. Data: simulated "
-          "(natural images and phantoms for MRI, point-scatterer scenes for radar); nothing was "
-          "downloaded.</p>"]
+          f"({mri} for MRI, point-scatterer scenes for radar); nothing was downloaded.</p>"]
     md = ["# discofold demo", "", f"discofold {__version__}. Models: {models}.", ""]
+    if note:
+        ht.append(f"<p class=\"note\">Note: {html.escape(note)}.</p>")
+        md += [f"Note: {note}.", ""]
     for family, summary in summaries.items():
         specs = plan.mri_data if family == "mri" else (plan.radar_data,)
         ht += [f"<h2>{family.upper() if family == 'mri' else 'Radar'}</h2>",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -185,3 +186,41 @@ def test_demo_train_mode(tmp_path):
     assert main(["demo", "--quick", "--train", "--quiet", "--out", str(tmp_path / "d")]) == 0
     assert (tmp_path / "d" / "train_mri" / "last.pt").is_file()
     assert "mri-tiny" in (tmp_path / "d" / "report.html").read_text()
+
+
+@pytest.fixture
+def no_skimage(monkeypatch):
+    """scikit-image absent: importing it fails as on a machine without the ``images`` extra."""
+    from discofold.data import images
+
+    for name in ("skimage", "skimage.data"):
+        monkeypatch.setitem(sys.modules, name, None)
+    images.available_skimage_images.cache_clear()
+    images.skimage_image.cache_clear()
+    yield
+    images.available_skimage_images.cache_clear()
+    images.skimage_image.cache_clear()
+
+
+def test_demo_needs_no_scikit_image(no_skimage, tmp_path, monkeypatch):
+    from discofold.errors import InputError
+    from discofold.evaluate import load_data
+
+    with pytest.raises(InputError, match="scikit-image"):  # the absence is real here
+        load_data("sim:mri?n=1&size=32&coils=0&source=images")
+    plan, note = demo.available_plan(demo.PLANS["full"])
+    assert not any("source=images" in s for s in plan.mri_data)
+    assert [s.replace("source=phantom", "source=images") for s in plan.mri_data] == \
+        [s.replace("source=phantom", "source=images") for s in demo.PLANS["full"].mri_data]
+    assert "discofold[images]" in note
+    assert demo.available_plan(demo.PLANS["quick"]) == (demo.PLANS["quick"], None)
+    # the demo runs end to end on a plan that asks for natural images, and says what it did
+    quick = demo.PLANS["quick"]
+    monkeypatch.setitem(demo.PLANS, "quick", demo.DemoPlan(
+        mri_data=("sim:mri?n=1&size=64&coils=8&source=images&snr=40&seed=1",), mri=quick.mri,
+        radar_data=quick.radar_data, radar=quick.radar, train_steps=quick.train_steps))
+    out = tmp_path / "d"
+    assert main(["demo", "--quick", "--quiet", "--out", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "replaced by random phantoms" in page and "source=phantom&amp;" in page
+    assert "replaced by random phantoms" in (out / "report.md").read_text()
