@@ -72,7 +72,8 @@ def evaluate(quick: bool) -> dict:
         rows.append(row)
     return {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                        f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}.",
-            "checkpoint": {"file": path.name, "step": int(ckpt["step"])}, "rows": rows}
+            "checkpoint": {"file": path.name, "step": int(ckpt["step"])}, "rows": rows,
+            "slices": {"val": 4 if quick else 8, "test": 4 if quick else 16}}
 
 
 def render(doc: dict) -> str:
@@ -91,7 +92,10 @@ def render(doc: dict) -> str:
                      f"| {r['tv']:.2f} ({r['tv_lam']:g}) | {r['mri-unified']:.2f} | {dc:+.2f} "
                      f"{'PASS' if dc >= 1 else 'MISS'} | {dz:+.2f} {'PASS' if dz >= 4 else 'MISS'} "
                      f"| {r['ms_per_slice']:.0f} |")
-    lines += ["", "PSNR in dB, mean over the test slices.", ""]
+    n = doc.get("slices", {})
+    lines += ["", f"PSNR in dB, mean over {n.get('test', '?')} test slices per setting (λ tuned "
+              f"on {n.get('val', '?')} validation slices)"
+              + (" (`--quick`: few slices, indicative only)." if n.get("test") == 4 else "."), ""]
     return "\n".join(lines)
 
 
