@@ -2,7 +2,8 @@
 
 The metric, model, solver and training tests use tiny tensors: one intra-op thread is faster and
 steadier than thread start-up and contention on a shared 2-core CPU, so those folders run with
-``torch.set_num_threads(1)`` (restored after each test).
+``torch.set_num_threads(1)`` (restored after each test); so does any test module elsewhere that
+sets ``ONE_THREAD = True``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ _ONE_THREAD = {"inference", "metrics", "models", "solvers", "train"}
 @pytest.fixture(autouse=True)
 def _one_thread(request):
     parts = Path(request.node.path).resolve().relative_to(_HERE).parts
-    if not parts or parts[0] not in _ONE_THREAD:
+    flagged = getattr(request.module, "ONE_THREAD", False)
+    if not flagged and (not parts or parts[0] not in _ONE_THREAD):
         yield
         return
     before = torch.get_num_threads()

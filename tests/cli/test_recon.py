@@ -31,12 +31,7 @@ SHAPE = (40, 36)  # non-square, k-space matrix
 CROP = (36, 32)  # target smaller than the matrix
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
 
 def _fft2c(x: np.ndarray) -> np.ndarray:

@@ -21,21 +21,18 @@ import torch
 from discofold.cli import main
 from discofold.data import write_mri_file
 from discofold.data.fastmri import center_crop_or_pad
-from discofold.models import AcquisitionMeta, build
+from discofold.models import AcquisitionMeta
 from discofold.operators import CartesianMRI, PolarRadar
 from discofold.solvers.pipeline import estimate_coil_maps
-from discofold.train import build_from_checkpoint, load_config, save_checkpoint
+from discofold.train import build_from_checkpoint
+
+from .._checkpoints import untrained_checkpoint
 
 SHAPE = (33, 29)  # odd, non-square k-space matrix
 CROP = (31, 27)  # target smaller than the matrix
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
 
 def _cli(*argv: str) -> tuple[int, str]:
@@ -50,9 +47,7 @@ def _simulate(out, kind: str, *extra: str) -> None:
 
 
 def _checkpoint(path, config: str):
-    cfg = load_config(config)
-    torch.manual_seed(0)
-    return save_checkpoint(path, build(cfg.model.name, **cfg.model.args), cfg, step=0)
+    return untrained_checkpoint(path, config, step=0)
 
 
 @pytest.fixture(scope="module")

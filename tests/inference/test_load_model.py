@@ -18,17 +18,16 @@ from discofold.data import RadarH5Reader
 from discofold.errors import CheckpointError, InputError
 from discofold.evaluate import evaluate
 from discofold.inference import TrainedModel
-from discofold.models import AcquisitionMeta, build
+from discofold.models import AcquisitionMeta
 from discofold.operators import CartesianMRI
 from discofold.sampling import make_mask
-from discofold.train import load_config, save_checkpoint
 from discofold.train.checkpoint import bundled_checkpoints
+
+from .._checkpoints import untrained_checkpoint
 
 
 def _checkpoint(path, config: str):
-    cfg = load_config(config)
-    torch.manual_seed(0)
-    return save_checkpoint(path, build(cfg.model.name, **cfg.model.args), cfg, step=3)
+    return untrained_checkpoint(path, config, step=3)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from discofold.cli import main
 from discofold.data import read_reconstruction, write_mri_file
@@ -30,12 +29,7 @@ from discofold.errors import FormatError
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
 
 def _cli(*argv: str) -> tuple[int, str]:

@@ -16,7 +16,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -43,12 +42,7 @@ DTYPES = ("int8", "uint16", "int64", "float16", "float32", "float64", "complex64
           "complex128", "bool", "S3")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
 
 def _spec(kind: str, variant: int):

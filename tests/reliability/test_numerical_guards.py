@@ -21,12 +21,7 @@ from discofold.solvers import cg_sense, fista, tv, zero_filled
 STEP_RE = re.compile(r"diverged at iteration (\d+) with step size ([0-9.eE+-]+)")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
 
 def _problem(seed: int = 0):

@@ -15,19 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import discofold.commands.recon as recon_cmd
 from discofold.cli import main
 from discofold.data import FastMRIFile, read_reconstruction, write_mri_file
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
 
 def _ifft2c(k: np.ndarray) -> np.ndarray:

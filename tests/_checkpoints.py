@@ -1,0 +1,15 @@
+"""A freshly initialised model saved as a checkpoint (for tests of loading and inference)."""
+
+from __future__ import annotations
+
+import torch
+
+from discofold.models import build
+from discofold.train import load_config, save_checkpoint
+
+
+def untrained_checkpoint(path, config: str, step: int = 0):
+    """Save the model of bundled config ``config`` (seed 0, untrained) to ``path``."""
+    cfg = load_config(config)
+    torch.manual_seed(0)
+    return save_checkpoint(path, build(cfg.model.name, **cfg.model.args), cfg, step=step)
