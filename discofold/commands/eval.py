@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..data._atomic import refuse_link
 from ..errors import InputError
 from ._common import progress
 
@@ -112,8 +113,23 @@ def check_out_dir(out: Path, inputs: list[Path], overwrite: bool) -> None:
                          "written; pass --overwrite to replace its files")
 
 
+def _check_merge(src: Path, dest: Path) -> None:
+    """Refuse, before anything is moved, a folder of ``src`` whose place under ``dest`` is a
+    symbolic link or a file: the move would then write wherever the link points."""
+    for item in sorted(src.iterdir()):
+        if item.is_dir():
+            target = dest / item.name
+            refuse_link(target, "output folder")
+            if target.exists() and not target.is_dir():
+                raise InputError(f"output path '{target}' is a file; cannot replace it by a "
+                                 "folder")
+            if target.is_dir():
+                _check_merge(item, target)
+
+
 def _merge(src: Path, dest: Path) -> None:
-    """Move every file under ``src`` to the same place under ``dest`` (replacing files)."""
+    """Move every file under ``src`` to the same place under ``dest`` (replacing files; a
+    symbolic link in ``dest`` is replaced, never written through)."""
     for item in sorted(src.iterdir()):
         if item.is_dir():
             (dest / item.name).mkdir(exist_ok=True)
@@ -136,6 +152,7 @@ def publish_dir(out: Path, write) -> list[Path]:
         if not out.exists():
             os.replace(tmp, out)
         else:
+            _check_merge(tmp, out)
             _merge(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -5,6 +5,12 @@ and ``report.md`` link their figures by RELATIVE paths to PNG files inside that 
 there when the report goes elsewhere than the run folder), so the folder can be moved, zipped or
 served as it is.
 
+Every file read from ``run_dir`` must be a regular file inside it: a figure name in
+``metrics.json`` is a relative path without ``..``, and no component of any path read (nor any
+file or folder the report writes) may be a symbolic link, so a crafted run folder can neither
+make the report copy another file of the user into it nor write outside the report folder.
+Such a path is refused with one line naming it.
+
 Sources read from ``run_dir``:
 
 - ``metrics.json`` (``discofold eval``): the tables per setting and the comparison figures;
@@ -18,10 +24,13 @@ from __future__ import annotations
 import csv
 import html
 import json
+import os
 import shutil
-from pathlib import Path
+import stat
+from pathlib import Path, PurePosixPath
 
 from .._version import __version__
+from ..data._atomic import refuse_link
 from ..errors import InputError
 from ._figures import best_row, learning_curve, loss_curve
 from ._tables import METRICS
@@ -36,16 +45,45 @@ _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222
         "img{max-width:100%}.note{color:#666;font-size:90%}")
 
 
-def _read_csv(path: Path) -> list[dict]:
-    if not path.is_file():
+def _member(run: Path, rel, what: str) -> Path | None:
+    """``run / rel`` if it is a regular file inside ``run`` reached through no symbolic link,
+    ``None`` if it does not exist.
+
+    Raises
+    ------
+    InputError
+        ``rel`` is not a relative path without ``..``, or a component is a link or not a
+        folder / regular file."""
+    parts = PurePosixPath(rel).parts if isinstance(rel, str) else ()
+    if not parts or PurePosixPath(rel).is_absolute() or ".." in parts or "\\" in rel \
+            or "\0" in rel:
+        raise InputError(f"{what} {rel!r} in RUN_DIR '{run}': refused: expected a relative path "
+                         "inside the run folder (no '..', not absolute)")
+    path = run
+    for i, part in enumerate(parts):
+        path = path / part
+        try:
+            mode = os.lstat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        last = i == len(parts) - 1
+        if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) if last else stat.S_ISDIR(mode)):
+            kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file or folder"
+            raise InputError(f"{what} '{path}' is {kind}; refused: the report reads only "
+                             "regular files inside RUN_DIR")
+    return path
+
+
+def _read_csv(path: Path | None) -> list[dict]:
+    if path is None:
         return []
     with path.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
 def _load_metrics(run_dir: Path) -> dict | None:
-    path = run_dir / "metrics.json"
-    if not path.is_file():
+    path = _member(run_dir, "metrics.json", "metrics file")
+    if path is None:
         return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -108,8 +146,9 @@ def _eval_sections(doc: dict, run_dir: Path, out_dir: Path, link_dir: Path):
                for s in rows]
         ht.append("</table>")
         fig = doc.get("figures", {}).get(key)
-        if fig and (run_dir / fig).is_file():
-            link = _copy(run_dir / fig, out_dir, link_dir, fig)
+        src = _member(run_dir, fig, "figure") if fig else None
+        if src is not None:
+            link = _copy(src, out_dir, link_dir, fig)
             md += ["", f"![{title}]({link})"]
             ht.append(f'<img src="{html.escape(link)}" alt="{html.escape(title)}">')
         md.append("")
@@ -121,7 +160,8 @@ def _eval_sections(doc: dict, run_dir: Path, out_dir: Path, link_dir: Path):
 
 
 def _train_sections(run_dir: Path, out_dir: Path):
-    train, val = _read_csv(run_dir / "train.csv"), _read_csv(run_dir / "val.csv")
+    train = _read_csv(_member(run_dir, "train.csv", "training log"))
+    val = _read_csv(_member(run_dir, "val.csv", "validation log"))
     loss_curve(train, val, out_dir / "loss.png")
     last = train[-1] if train else {}
     md = ["## Training", "", f"Steps: {last.get('step', '?')}; final training loss: "
@@ -132,14 +172,14 @@ def _train_sections(run_dir: Path, out_dir: Path):
         md.append(f"Best validation loss {best['val_loss']} at step {best['step']} "
                   f"(PSNR {best.get('val_psnr_db', '?')} dB"
                   + (f", NMSE {nmse} dB)." if nmse else ")."))
-    cfg = run_dir / "config.json"
+    cfg = _member(run_dir, "config.json", "run configuration")
     figs = [("loss.png", "loss curve")] + ([("learning.png", "learning curve")] if val else [])
     if val:
         learning_curve(val, out_dir / "learning.png")
     md += ["", *(f"![{alt}]({name})" for name, alt in figs), ""]
     ht = ["<h2>Training</h2>", "<p>" + html.escape(" ".join(md[2:4])) + "</p>",
           *(f'<img src="{name}" alt="{alt}">' for name, alt in figs)]
-    if cfg.is_file():
+    if cfg is not None:
         text = cfg.read_text(encoding="utf-8")
         md += ["Configuration:", "", "```json", text.strip(), "```", ""]
         ht.append(f"<details><summary>configuration</summary><pre>{html.escape(text)}</pre>"
@@ -151,9 +191,9 @@ def planned_files(run_dir: str | Path) -> list[str]:
     """Names of the files :func:`render_report` writes for ``run_dir`` (figure copies aside)."""
     run = Path(run_dir)
     extra = []
-    if (run / "train.csv").is_file():
+    if _member(run, "train.csv", "training log") is not None:
         extra.append("loss.png")
-        if _read_csv(run / "val.csv"):
+        if _read_csv(_member(run, "val.csv", "validation log")):
             extra.append("learning.png")
     return list(REPORT_FILES) + extra
 
@@ -180,12 +220,14 @@ def render_report(run_dir: str | Path, out_dir: str | Path | None = None,
     if not run.is_dir():
         raise InputError(f"RUN_DIR '{run}' does not exist or is not a folder")
     doc = _load_metrics(run)
-    has_train = (run / "train.csv").is_file()
+    has_train = _member(run, "train.csv", "training log") is not None
     if doc is None and not has_train:
         raise InputError(f"RUN_DIR '{run}' holds neither metrics.json (from discofold eval) "
                          "nor train.csv (from discofold train)")
     out = Path(out_dir) if out_dir is not None else run
     out.mkdir(parents=True, exist_ok=True)
+    for name in (*planned_files(run), "figures"):  # written in place: never through a link
+        refuse_link(out / name, "report file")
     link = Path(link_dir) if link_dir is not None else out
     md, ht = [f"# {title}", "", f"Run folder: `{run}`; discofold {__version__}.", ""], []
     for present, make in ((doc is not None, lambda: _eval_sections(doc, run, out, link)),
