@@ -13,22 +13,29 @@ The temporary file is ``.<name>.<host>-<pid>.<random>.tmp`` (``host``: 8 hex dig
 the machine's name).  A process killed with SIGKILL cannot remove it; the next write of the same
 target removes such leftovers of *dead* writers of this machine (POSIX only), never the temporary
 file of a live process, of another machine or of another target.
+
+Links and special files: the final rename replaces a symbolic link at ``path`` by the new file (it
+never writes into the link's target), and an existing ``path`` that is not a regular file (a
+FIFO, a device, a socket) is refused.  :func:`open_nofollow` is the same rule for files that are
+appended to in place (run logs); :func:`refuse_link` for a caller that checks up front.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
 import socket
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["atomic_write", "check_writable"]
+__all__ = ["atomic_write", "check_writable", "open_nofollow", "refuse_link"]
 
 
 def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -37,9 +44,11 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
     Raises
     ------
     InputError
-        If ``path`` exists and ``overwrite`` is false, or its folder does not exist.
+        If ``path`` exists and ``overwrite`` is false, is not a regular file (FIFO, device,
+        socket, folder), or its folder does not exist.
     """
     path = Path(path)
+    _refuse_special(path)
     if path.exists() and not overwrite:
         raise InputError(
             f"output file '{path}' already exists; pass overwrite=True (CLI: --overwrite) "
@@ -48,6 +57,64 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
     if not path.parent.is_dir():
         raise InputError(f"output folder '{path.parent}' of '{path}' does not exist")
     return path
+
+
+def _refuse_special(path: Path) -> None:
+    """Refuse an existing ``path`` (itself, not a link's target) that is not a regular file."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (FIFO, device or socket)"
+        raise InputError(f"output path '{path}' is {kind}; refusing to replace it")
+
+
+def refuse_link(path: str | os.PathLike, what: str = "file") -> None:
+    """Raise :class:`~discofold.errors.InputError` if ``path`` is a symbolic link.
+
+    For files that are written or read in place inside a folder the tool owns (a run folder):
+    a link there could send the write (or the read) to any file of the user."""
+    if os.path.islink(path):
+        raise InputError(f"{what} '{path}' is a symbolic link; discofold does not follow links "
+                         "in the folders it writes (replace the link by a regular file)")
+
+
+def open_nofollow(path: str | os.PathLike, mode: str = "a", newline: str | None = None):
+    """Open the text file ``path`` for writing (``"w"``) or appending (``"a"``) without following
+    a symbolic link at ``path`` and without opening a FIFO or device (UTF-8).
+
+    Raises
+    ------
+    InputError
+        ``path`` is a symbolic link or not a regular file.
+    """
+    if mode not in ("w", "a"):
+        raise ValueError(f"mode must be 'w' or 'a', got {mode!r}")
+    flags = (os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else 0)
+             | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    refuse_link(path)  # where O_NOFOLLOW does not exist
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            refuse_link(path)
+        if exc.errno == errno.ENXIO:  # a FIFO without a reader
+            raise InputError(f"'{path}' is not a regular file (FIFO); refusing to write to it"
+                             ) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"'{path}' is not a regular file (FIFO, device or socket); "
+                             "refusing to write to it")
+        if mode == "w":
+            os.ftruncate(fd, 0)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, mode, encoding="utf-8", newline=newline)
 
 
 def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
