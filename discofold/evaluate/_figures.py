@@ -1,6 +1,7 @@
 """Comparison figures (matplotlib, Agg backend, PNG): target | zero-filled | baselines | model.
 
-Top row the images, bottom row the error maps.
+Top row the images, each titled with its metrics against the target; bottom row the sampling
+mask (radar: the measured pulses) and the error maps.
 
 - MRI: magnitudes on a grey scale from 0 to the target maximum; error maps ``|x̂ − x|`` on one
   shared scale (the largest error of the zero-filled image), so columns compare directly.
@@ -20,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from ..metrics import align_scale
+from ..metrics import align_scale, psnr, radar_nmse_db, ssim
 from ._result import Example
-from ._tables import setting_key
+from ._tables import acceleration_label, setting_key
 
 __all__ = ["figure_grid", "write_figures", "loss_curve", "learning_curve", "best_row"]
 
@@ -41,26 +42,87 @@ def _db(mag: torch.Tensor, peak: float, dr: float) -> torch.Tensor:
 
 
 def _panels(example: Example, family: str, dr: float):
-    """``(target image, [(label, image, error)], (vmin, vmax), (emin, emax), unit)``."""
+    """``(target image, [(label, image, error, metrics text)], (vmin, vmax), (emin, emax),
+    unit)``; the metrics are those of the shown image against the target."""
     if family == "radar":
         ref = example.target.to(torch.complex128)
         peak = float(ref.abs().max()) or 1.0
         items = []
         for label, img in example.images.items():
             est = align_scale(ref, img.to(torch.complex128))
-            items.append((label, _db(est.abs(), peak, dr), _db((est - ref).abs(), peak, dr)))
+            text = f"NMSE {float(radar_nmse_db(ref, img.to(torch.complex128))):.2f} dB"
+            items.append((label, _db(est.abs(), peak, dr), _db((est - ref).abs(), peak, dr),
+                          text))
         return _db(ref.abs(), peak, dr), items, (-dr, 0.0), (-dr, 0.0), "dB"
     tgt = example.target.float()
-    items = [(label, img.float(), (img.float() - tgt).abs()) for label, img in
-             example.images.items()]
+    items = []
+    for label, img in example.images.items():
+        img = img.float()
+        text = f"PSNR {psnr(tgt, img):.2f} dB\nSSIM {ssim(tgt, img):.2f}"
+        items.append((label, img, (img - tgt).abs(), text))
     first = items[0][2] if items else tgt
     emax = float(first.max()) or float(tgt.max()) or 1.0
-    return tgt, items, (0.0, float(tgt.max()) or 1.0), (0.0, emax), ""
+    return tgt, items, (0.0, float(tgt.max()) or 1.0), (0.0, emax), "|error|"
+
+
+def _extent(example: Example, shape: tuple[int, int]):
+    """imshow ``extent`` in metres of a radar image ``(H, W)``: cross-range ``y_j`` across,
+    down-range ``x_i`` upwards, pixel centres ``(i − H//2)·Lx/H`` (docs/conventions.md)."""
+    if example.pixel_size_m is None:
+        return None
+    (h, w), (dx, dy) = shape, example.pixel_size_m
+    return ((-0.5 - w // 2) * dy, (w - 0.5 - w // 2) * dy,
+            (-0.5 - h // 2) * dx, (h - 0.5 - h // 2) * dx)
+
+
+def _mask_panel(ax, example: Example, family: str, shape: tuple[int, int]) -> None:
+    """The sampling mask (MRI, k-space ``(H, W)``) or the measured pulses (radar, pulses ×
+    frequencies) in white, titled with the true acceleration."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if example.mask is None:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no Cartesian\nmask", ha="center", va="center", fontsize=8,
+                transform=ax.transAxes)
+        return
+    mask = example.mask.to(torch.bool)
+    if mask.ndim == 1:  # 1-D Cartesian MRI mask over the columns
+        mask = mask[None, :].expand(shape[0], -1)
+    acc = mask.numel() / max(int(mask.sum()), 1)
+    ax.imshow(mask.float().numpy(), cmap="gray", vmin=0, vmax=1, aspect="auto",
+              interpolation="nearest")
+    ax.set_box_aspect(1)
+    if family == "radar":
+        pulses = int(mask.any(dim=-1).sum())
+        ax.set_title(f"measured pulses\n{pulses} of {mask.shape[0]} ({acc:.3g}×)", fontsize=8)
+        ax.set_xlabel("frequency", fontsize=7)
+        ax.set_ylabel("pulse", fontsize=7)
+    else:
+        ax.set_title(f"sampling mask\n({acc:.3g}×)", fontsize=8)
+        ax.set_xlabel("k-space", fontsize=7)
+
+
+def _image_axes(ax, extent, bottom: bool, left: bool) -> None:
+    """Ticks in metres on radar panels (labels on the outer panels), none on MRI panels."""
+    if extent is None:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
+    ax.tick_params(labelsize=6)
+    if bottom:
+        ax.set_xlabel("cross-range (m)", fontsize=7)
+    if left:
+        ax.set_ylabel("range (m)", fontsize=7)
 
 
 def figure_grid(example: Example, path: str | Path, family: str,
                 dynamic_range_db: float = 40.0, title: str | None = None) -> Path:
     """Write the comparison figure of one example to ``path`` (PNG) and return it.
+
+    Top row: target and reconstructions, each titled with its metrics against the target
+    (MRI: PSNR and SSIM of the shown slice; radar: NMSE in dB); bottom row: the sampling mask
+    (radar: the measured pulses) and the error maps.  Radar panels have range / cross-range
+    axes in metres (:attr:`Example.pixel_size_m`); MRI panels have none.
 
     Parameters
     ----------
@@ -69,32 +131,37 @@ def figure_grid(example: Example, path: str | Path, family: str,
     path : output PNG file
     family : ``"mri"`` or ``"radar"``
     dynamic_range_db : radar display range below the reference peak (dB)
-    title : str, optional (default: setting, volume and index)
+    title : str, optional (default: setting with its true acceleration, volume and index)
     """
     tgt, items, (vmin, vmax), (emin, emax), unit = _panels(example, family, dynamic_range_db)
     n = 1 + len(items)
-    fig = _figure(2.2 * n + 0.8, 4.8)
+    fig = _figure(2.1 * n + 1.0, 5.2)
+    fig.set_layout_engine("constrained")
     axes = fig.subplots(2, n, squeeze=False)
     cmap = "inferno" if family == "radar" else "gray"
-    im = axes[0, 0].imshow(tgt.numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
-    axes[0, 0].set_title("target", fontsize=9)
-    for k, (label, img, err) in enumerate(items, start=1):
-        axes[0, k].imshow(img.numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
-        axes[0, k].set_title(label, fontsize=9)
-        em = axes[1, k].imshow(err.numpy(), cmap="magma", vmin=emin, vmax=emax)
+    extent = _extent(example, tuple(tgt.shape))
+    kw = {"cmap": cmap, "vmin": vmin, "vmax": vmax}
+    if extent is not None:
+        kw.update(extent=extent, origin="lower")
+    im = axes[0, 0].imshow(tgt.numpy(), **kw)
+    axes[0, 0].set_title("reference" if family == "radar" else "target", fontsize=9)
+    _image_axes(axes[0, 0], extent, bottom=False, left=True)
+    em = None
+    for k, (label, img, err, text) in enumerate(items, start=1):
+        axes[0, k].imshow(img.numpy(), **kw)
+        axes[0, k].set_title(f"{label}\n{text}", fontsize=8)
+        _image_axes(axes[0, k], extent, bottom=False, left=False)
+        em = axes[1, k].imshow(err.numpy(), **{**kw, "cmap": "magma", "vmin": emin,
+                                                "vmax": emax})
         axes[1, k].set_title(f"error {label}", fontsize=8)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[1, 0].axis("off")
-    scale = (f"images and errors\nin dB over a\n{dynamic_range_db:g} dB dynamic\nrange"
-             if family == "radar" else f"|error|\nscale 0–{emax:.3g}")
-    axes[1, 0].text(0.5, 0.5, scale, ha="center", va="center", fontsize=8,
-                    transform=axes[1, 0].transAxes)
-    fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8, label=unit)
-    if items:
-        fig.colorbar(em, ax=axes[1, :].tolist(), shrink=0.8, label=unit)
-    acc = "stored" if example.acceleration is None else f"×{example.acceleration:g}"
+        _image_axes(axes[1, k], extent, bottom=True, left=False)
+    _mask_panel(axes[1, 0], example, family, tuple(tgt.shape))
+    label = f"dB (over {dynamic_range_db:g} dB)" if family == "radar" else ""
+    fig.colorbar(im, ax=axes[0, :].tolist(), shrink=0.8, label=label)
+    if em is not None:
+        fig.colorbar(em, ax=axes[1, 1:].tolist(), shrink=0.8,
+                     label=f"error {label}" if family == "radar" else unit)
+    acc = acceleration_label(example.acceleration, example.true_acceleration)
     fig.suptitle(title or f"{example.pattern} {acc} — {example.volume} [{example.index}]",
                  fontsize=10)
     path = Path(path)

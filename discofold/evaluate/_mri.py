@@ -96,7 +96,8 @@ def _volume_rows(vol, setting, methods, recon, example_slice: int | None):
             times[m] += dt
         if i == example_slice:
             example = Example(meta["pattern"], setting[1], vol.name, i, targets[-1],
-                              {m: per[m][-1] for m, _ in methods})
+                              {m: per[m][-1] for m, _ in methods},
+                              true_acceleration=meta["true_acceleration"], mask=sl.mask)
     target = torch.stack(targets)
     rows = []
     for m, kind in methods:

@@ -33,7 +33,7 @@ from ..metrics import (
     radar_ssim,
 )
 from ..sampling import make_mask, seed_from
-from ..solvers.pipeline import METHODS_FOR, load_params, recon_radar_frame
+from ..solvers.pipeline import METHODS_FOR, load_params, radar_operator, recon_radar_frame
 from ._data import EvalData
 from ._result import EvalResult, Example, model_label, settings_of, timed
 
@@ -83,7 +83,9 @@ def _methods(model, label, baselines: Sequence[str]):
     return out + ([(name, "model")] if name else [])
 
 
-def _frame_rows(vol, i, setting, methods, recon):
+def _frame_rows(vol, i, setting, methods, recon, keep_example: bool):
+    """Rows of frame ``i`` of ``vol`` under ``setting``, and its Example (``None`` unless
+    ``keep_example``)."""
     raw = vol.read(i)
     if _stored(raw) != (setting[0] == _STORED):
         raise InputError(f"'{vol.name}' frame {i} {'has' if _stored(raw) else 'lacks'} a sparse "
@@ -99,7 +101,11 @@ def _frame_rows(vol, i, setting, methods, recon):
                      "true_acceleration": meta["true_acceleration"], "method": m, "kind": kind,
                      "volume": f"{vol.name}:{i}", "n_images": 1, **radar_metrics(ref, img),
                      "runtime_s": dt})
-    return rows, Example(meta["pattern"], setting[1], vol.name, i, ref, images)
+    if not keep_example:
+        return rows, None
+    return rows, Example(meta["pattern"], setting[1], vol.name, i, ref, images,
+                         true_acceleration=meta["true_acceleration"], mask=fr.mask,
+                         pixel_size_m=radar_operator(fr).pixel_size_m)
 
 
 def evaluate_radar(model: nn.Module | None, data: EvalData,
@@ -150,9 +156,9 @@ def evaluate_radar(model: nn.Module | None, data: EvalData,
         if progress is not None:
             items = progress(items, len(items), f"{setting[0]} x{setting[1]}")
         for k, (vol, i) in enumerate(items):
-            r, ex = _frame_rows(vol, i, setting, methods, recon)
+            r, ex = _frame_rows(vol, i, setting, methods, recon, keep_example=k == 0)
             rows += r
-            if k == 0:
+            if ex is not None:
                 examples.append(ex)
     info = {"family": "radar", "data": data.source, "model": model_label(model, label),
             "baselines": list(dict.fromkeys(baselines)), "baseline_params": params,

@@ -27,6 +27,14 @@ class Example:
         Float magnitude (MRI) or complex reference image (radar).
     images : dict label -> Tensor ``(h, w)``
         Reconstructions in the order target | zero-filled | baselines | model.
+    true_acceleration : float, optional
+        Measured from the mask: total samples / measured samples.
+    mask : Tensor, optional
+        The sampling mask of the item: MRI ``(W,)`` (1-D Cartesian) or ``(H, W)``; radar
+        ``(P, F)`` (pulses × frequencies); ``None`` for non-Cartesian data.
+    pixel_size_m : (float, float), optional
+        Radar pixel size ``(Lx/H, Ly/W)`` in metres (:attr:`PolarRadar.pixel_size_m`), so
+        figures can draw range / cross-range axes in metres; ``None`` for MRI.
     """
 
     pattern: str
@@ -35,6 +43,9 @@ class Example:
     index: int
     target: torch.Tensor
     images: dict[str, torch.Tensor]
+    true_acceleration: float | None = None
+    mask: torch.Tensor | None = None
+    pixel_size_m: tuple[float, float] | None = None
 
 
 @dataclass

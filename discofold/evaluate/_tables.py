@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .._version import __version__
 
-__all__ = ["METRICS", "summarize", "setting_key", "markdown_table", "write_metrics"]
+__all__ = ["METRICS", "summarize", "setting_key", "acceleration_label", "markdown_table",
+           "write_metrics"]
 
 #: metric columns per family: (key, heading, format, higher is better)
 METRICS = {
@@ -44,6 +45,19 @@ def setting_key(pattern: str, acceleration: float | None) -> str:
     if acceleration is None:
         return stem
     return f"{stem}_x{float(acceleration):g}"
+
+
+def acceleration_label(nominal: float | None, true: float | None) -> str:
+    """How tables and figures name an acceleration: the nominal value asked for and, when it
+    differs (at 3 significant digits), the true one measured from the mask (total samples /
+    measured samples): ``4×``, ``4× (true 3.2×)``, ``stored (true 3.2×)``."""
+    if true is None:
+        return "stored" if nominal is None else f"{float(nominal):.3g}×"
+    measured = f"{float(true):.3g}"
+    if nominal is None:
+        return f"stored (true {measured}×)"
+    asked = f"{float(nominal):.3g}"
+    return f"{asked}×" if asked == measured else f"{asked}× (true {measured}×)"
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -79,8 +93,7 @@ def markdown_table(summary: list[dict]) -> str:
         cells.append(f"{s['runtime_s']:.3g}")
         lines.append("| " + " | ".join(cells) + " |")
     s0 = summary[0]
-    acc = "stored sampling" if s0["acceleration"] is None else f"nominal ×{s0['acceleration']:g}"
-    title = f"**{s0['pattern']}, {acc}** (true ×{s0['true_acceleration']:.2f})"
+    title = f"**{s0['pattern']} {acceleration_label(s0['acceleration'], s0['true_acceleration'])}**"
     note = f"mean ± sample std over n {unit}"
     if fam == "mri":
         note += "; metrics per volume (fastMRI definitions)"
