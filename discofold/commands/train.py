@@ -6,12 +6,15 @@ Trains one configuration (a TOML file or the name of a config shipped in
 rank 0 writes the run folder.
 
 A folder that already holds a run is refused unless ``--resume`` (continue from ``last.pt``)
-or ``--overwrite`` (delete the run's files first) is given.
+or ``--overwrite`` (start again) is given.  ``--overwrite`` replaces the old run only once the
+new one has written its first ``last.pt``: until then the old files wait in a hidden folder of
+``RUN_DIR`` and are put back if the new run fails (:mod:`discofold.train._replace`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -43,8 +46,14 @@ def _main_rank() -> bool:
 
 
 def _check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    from ..train._replace import recover_replaced
     from ..train.loop import RUN_FILES
 
+    if _main_rank() and out.is_dir():
+        done = recover_replaced(out, RUN_FILES)
+        if done == "restored":
+            print(f"discofold train: note: restored the run in '{out}' that an interrupted "
+                  "--overwrite had set aside", file=sys.stderr)
     existing = [out / f for f in RUN_FILES if (out / f).exists()]
     if resume:
         if not (out / "last.pt").exists():
@@ -53,13 +62,12 @@ def _check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     if existing and not overwrite:
         raise InputError(f"run folder '{out}' already holds a run ({existing[0].name}); pass "
                          "--resume to continue it or --overwrite to start again")
-    if existing and _main_rank():
-        for f in existing:
-            f.unlink()
 
 
 def run(args: argparse.Namespace) -> int:
     from ..train import load_config, train
+    from ..train._replace import replacing_run
+    from ..train.loop import RUN_FILES
 
     cfg = load_config(args.config, overrides=args.overrides)
     out = Path(args.out)
@@ -67,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out '{out}' is an existing file, not a folder")
     _check_run_dir(out, args.resume, args.overwrite)
     prepare_out_dir(out)
-    result = train(cfg, out, resume=args.resume, quiet=args.quiet)
+    replace = args.overwrite and not args.resume and _main_rank()
+    with replacing_run(out, RUN_FILES) if replace else contextlib.nullcontext():
+        result = train(cfg, out, resume=args.resume, quiet=args.quiet)
     if not _main_rank():
         return 130 if result.interrupted else 0
     if result.interrupted:

@@ -3,6 +3,10 @@
 On resume, records after the resumed step (written before a crash) are dropped first, so the
 logs of a resumed run read like those of an uninterrupted one.
 
+The logs are never written through a symbolic link (a link in place of a log is refused, naming
+the file): appends use :func:`~discofold.data._atomic.open_nofollow`, rewrites
+:func:`~discofold.data._atomic.atomic_write`.
+
 Columns (``elapsed_s`` is wall-clock seconds since the run started, cumulative over resumes;
 ``step_s`` the duration of the logged step)::
 
@@ -16,6 +20,8 @@ import csv
 import json
 import math
 from pathlib import Path
+
+from ..data._atomic import atomic_write, open_nofollow, refuse_link
 
 __all__ = ["RunLog", "TRAIN_COLUMNS", "VAL_COLUMNS"]
 
@@ -36,6 +42,8 @@ class RunLog:
         self.jsonl = folder / "log.jsonl"
         self.csv = {"train": (folder / "train.csv", TRAIN_COLUMNS),
                     "val": (folder / "val.csv", VAL_COLUMNS)}
+        for p in (self.jsonl, *(c[0] for c in self.csv.values())):
+            refuse_link(p, "run log")
         if resume_step is None:
             for p in (self.jsonl, *(c[0] for c in self.csv.values())):
                 p.unlink(missing_ok=True)
@@ -43,14 +51,15 @@ class RunLog:
             self._truncate(resume_step)
         for path, cols in self.csv.values():
             if not path.exists():
-                with path.open("w", newline="") as f:
+                with open_nofollow(path, "w", newline="") as f:
                     csv.writer(f).writerow(cols)
 
     def _truncate(self, step: int) -> None:
         if self.jsonl.exists():
             keep = [ln for ln in self.jsonl.read_text().splitlines()
                     if ln.strip() and json.loads(ln).get("step", 0) <= step]
-            self.jsonl.write_text("".join(ln + "\n" for ln in keep))
+            with atomic_write(self.jsonl, overwrite=True) as tmp:
+                tmp.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
         for path, cols in self.csv.values():
             if path.exists():
                 with path.open(newline="") as f:
@@ -60,15 +69,16 @@ class RunLog:
                     rows = [{**r, "step_s": r.get("elapsed_s", ""), "elapsed_s": ""}
                             for r in rows]
                 keep = [[r.get(c, "") for c in cols] for r in rows if int(r["step"]) <= step]
-                with path.open("w", newline="") as f:  # rewritten with the current columns
+                with atomic_write(path, overwrite=True) as tmp, \
+                        tmp.open("w", newline="", encoding="utf-8") as f:  # current columns
                     csv.writer(f).writerows([list(cols), *keep])
 
     def write(self, kind: str, record: dict) -> None:
         """Append ``record`` (with ``kind``) to the JSONL log and, for train/val, the CSV."""
         rec = {"kind": kind, **{k: _clean(v) for k, v in record.items()}}
-        with self.jsonl.open("a") as f:
+        with open_nofollow(self.jsonl, "a") as f:
             f.write(json.dumps(rec) + "\n")
         if kind in self.csv:
             path, cols = self.csv[kind]
-            with path.open("a", newline="") as f:
+            with open_nofollow(path, "a", newline="") as f:
                 csv.writer(f).writerow([rec.get(c, "") for c in cols])

@@ -39,6 +39,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..data._atomic import atomic_write, refuse_link
 from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..metrics import nmse, radar_nmse_db
 from ..models import build
@@ -306,8 +307,9 @@ class _Run:
             self.resume()
         if info.is_main:
             self.log = RunLog(self.out, self.step if resume else None)
-            (self.out / "config.json").write_text(json.dumps(json.loads(cfg.to_json()),
-                                                             indent=2) + "\n")
+            with atomic_write(self.out / "config.json", overwrite=True) as tmp:
+                tmp.write_text(json.dumps(json.loads(cfg.to_json()), indent=2) + "\n",
+                               encoding="utf-8")
             self.log.write("start", {"step": self.step, "resume": resume, "world": info.world,
                                      "device": str(info.device), "elapsed_s": self.elapsed0})
         t = cfg.train
@@ -418,9 +420,13 @@ def train(config: Config, out_dir, *, resume: bool = False, quiet: bool = False,
         Non-finite loss, or an exploding loss in the first steps.
     CheckpointError
         ``resume`` without a usable ``last.pt``.
+    InputError
+        A run file of ``out_dir`` (``RUN_FILES``) is a symbolic link.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:  # written in place: a link would send the write anywhere
+        refuse_link(out / name, "run file")
     info = D.setup(config.train.device)
     try:
         with isolated_global_rng(config.train.seed):
