@@ -77,6 +77,10 @@ class DataConfig:
     num_workers: int = 0
     # MRI (simulated or files)
     shape: tuple[int, int] = (64, 64)
+    #: simulated MRI at several matrix sizes / coil counts (override ``shape`` / ``num_coils``);
+    #: every batch holds one (shape, coils) group (:class:`~discofold.train.data.StepBatchSampler`)
+    shapes: tuple[tuple[int, int], ...] = ()
+    coil_counts: tuple[int, ...] = ()
     patterns: tuple[tuple[str, float], ...] = (("equispaced", 4.0),)
     num_coils: int | None = 4
     source: str = "phantom"
@@ -378,6 +382,16 @@ def _validate(cfg: Config) -> None:
     if t.loss == "complex_l1" and d.kind not in ("radar_simulated", "radar_files"):
         raise ConfigError("train.loss = 'complex_l1' needs complex targets (radar data); "
                           f"data.kind is {d.kind!r}")
+    for sh in d.shapes:
+        if len(sh) != 2 or min(sh) < 8:
+            raise ConfigError(f"config key 'data.shapes' holds {list(sh)}: every shape must be "
+                              "[H, W] with H, W >= 8")
+    for c in d.coil_counts:
+        _positive(c, "data.coil_counts")
+    if (d.shapes or d.coil_counts) and d.kind != "mri_simulated":
+        raise ConfigError(f"data.shapes / data.coil_counts apply to data.kind = "
+                          f"'mri_simulated' only, not {d.kind!r} (files keep their own sizes; "
+                          "use data.shape)")
     if not d.patterns or not d.ratios or not d.accelerations or not d.apertures:
         raise ConfigError("data.patterns, data.ratios, data.apertures and data.accelerations "
                           "must not be empty")

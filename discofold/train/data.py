@@ -41,7 +41,8 @@ from ..operators import BlockCS, CartesianMRI, NonCartesianMRI, PolarRadar
 from ..operators.blockcs import gaussian_block_matrix
 from .config import DataConfig
 
-__all__ = ["family_of", "build_datasets", "collate_for", "StepBatchSampler", "BatchAdapter"]
+__all__ = ["family_of", "build_datasets", "collate_for", "StepBatchSampler", "BatchAdapter",
+           "group_batches"]
 
 _FAMILY = {"mri_simulated": "mri", "mri_files": "mri", "radar_simulated": "radar",
            "radar_files": "radar", "blockcs": "blockcs"}
@@ -64,10 +65,20 @@ class _Keyed(Dataset):
     """
 
     def __init__(self, parts: list, specs=None, seed: int = 0, limit: int | None = None,
-                 redraw: bool = False):
+                 redraw: bool = False, part_groups: list[int] | None = None):
         self.parts, self.specs, self.seed, self.limit = parts, specs, int(seed), limit
         self.redraw = bool(redraw)
         self.key = (0, 0)
+        #: batch group of each part (items of different groups, e.g. matrix sizes, never share
+        #: a batch); None: one group
+        self.part_groups = part_groups
+
+    def groups(self) -> list[int] | None:
+        """Batch group of every item, or None when all items can share a batch."""
+        if self.part_groups is None or len(set(self.part_groups)) < 2:
+            return None
+        n = len(self.parts)
+        return [self.part_groups[i % n] for i in range(len(self))]
 
     def __len__(self) -> int:
         n = min(len(p) for p in self.parts) * len(self.parts)
@@ -117,13 +128,17 @@ def _mri(cfg: DataConfig, length: int, seed: int, files, train: bool) -> Dataset
             sources.append(ImageSource())
         else:
             sources.append("phantom")
-    combos = [(src, s) for src in sources for s in _snrs(cfg)]
+    # one batch group per (matrix size, coil count); parts are ordered group-major
+    groups = [(tuple(sh), nc) for sh in (cfg.shapes or [cfg.shape])
+              for nc in (cfg.coil_counts or [cfg.num_coils])]
+    combos = [(g, src, s) for g in groups for src in sources for s in _snrs(cfg)]
     n = _split_length(length, len(combos))
-    parts = [SimulatedMRIDataset(n, cfg.shape, [tuple(p) for p in cfg.patterns], source=src,
-                                 num_coils=cfg.num_coils, snr_db=s, seed=seed * 131 + k,
+    # a single group keeps the seeds of the single-shape configs (seed * 131 + source/SNR index)
+    parts = [SimulatedMRIDataset(n, sh, [tuple(p) for p in cfg.patterns], source=src,
+                                 num_coils=nc, snr_db=s, seed=seed * 131 + k,
                                  oversample=cfg.oversample)
-             for k, (src, s) in enumerate(combos)]
-    return _Keyed(parts, redraw=train)
+             for k, ((sh, nc), src, s) in enumerate(combos)]
+    return _Keyed(parts, redraw=train, part_groups=[groups.index(g) for g, _, _ in combos])
 
 
 def _radar(cfg: DataConfig, length: int, seed: int, files, train: bool) -> Dataset:
@@ -212,29 +227,72 @@ class StepBatchSampler:
     """
 
     def __init__(self, length: int, batch: int, world: int, rank: int, seed: int,
-                 start: int, total: int):
+                 start: int, total: int, groups: list[int] | None = None):
         self.sampler = DistributedSampler(range(length), num_replicas=world, rank=rank,
                                           shuffle=True, seed=seed, drop_last=True)
         self.batch, self.start, self.total = int(batch), int(start), int(total)
-        self.per_epoch = len(self.sampler) // self.batch
+        self.world, self.rank, self.seed, self.groups = int(world), int(rank), int(seed), groups
+        if groups is not None and len(groups) != length:
+            raise ConfigError(f"{len(groups)} batch groups for {length} items")
+        if groups is None:
+            self.per_epoch = len(self.sampler) // self.batch
+        else:  # whole global batches inside each group
+            sizes = torch.bincount(torch.as_tensor(groups))
+            self.per_epoch = int((sizes // (self.batch * self.world)).sum())
         if self.per_epoch < 1:
             raise ConfigError(f"data.train_length {length} is smaller than one global batch "
-                              f"({batch * world} samples)")
+                              f"({batch * world} samples)"
+                              + (" per batch group (data.shapes x data.coil_counts)"
+                                 if groups is not None else ""))
         self._epoch, self._order = -1, []
 
     def __len__(self) -> int:
         return max(0, self.total - self.start)
 
+    def _grouped_order(self, epoch: int) -> list[list[int]]:
+        """This rank's batches of epoch ``epoch``: global batches drawn within one group each
+        (a permutation of the items, cut per group), in a permuted order, rank ``r`` taking
+        every ``world``-th item of each global batch."""
+        g = torch.Generator().manual_seed(self.seed + epoch)
+        perm = torch.randperm(len(self.groups), generator=g).tolist()
+        size = self.batch * self.world
+        buckets: dict[int, list[int]] = {}
+        for i in perm:
+            buckets.setdefault(self.groups[i], []).append(i)
+        batches = [b[j:j + size] for _, b in sorted(buckets.items())
+                   for j in range(0, len(b) - size + 1, size)]
+        order = torch.randperm(len(batches), generator=g).tolist()
+        return [batches[k][self.rank::self.world] for k in order]
+
     def indices(self, step: int) -> list[tuple[int, int]]:
         epoch, pos = divmod(step, self.per_epoch)
         if epoch != self._epoch:
-            self.sampler.set_epoch(epoch)
-            self._epoch, self._order = epoch, list(self.sampler)
+            if self.groups is None:
+                self.sampler.set_epoch(epoch)
+                self._order = list(self.sampler)
+            else:
+                self._order = self._grouped_order(epoch)
+            self._epoch = epoch
+        if self.groups is not None:
+            return [(epoch, i) for i in self._order[pos]]
         return [(epoch, i) for i in self._order[pos * self.batch:(pos + 1) * self.batch]]
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for step in range(self.start, self.total):
             yield self.indices(step)
+
+
+def group_batches(ds, batch: int) -> list[list[int]]:
+    """Sequential batches of ``ds`` (validation) that never mix batch groups: items in order,
+    cut into batches of at most ``batch`` within each group."""
+    groups = ds.groups() if hasattr(ds, "groups") else None
+    if groups is None:
+        idx = list(range(len(ds)))
+        return [idx[j:j + batch] for j in range(0, len(idx), batch)]
+    buckets: dict[int, list[int]] = {}
+    for i, g in enumerate(groups):
+        buckets.setdefault(g, []).append(i)
+    return [b[j:j + batch] for _, b in sorted(buckets.items()) for j in range(0, len(b), batch)]
 
 
 def _common(values) -> object | None:

@@ -54,7 +54,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import Config, TrainConfig
-from .data import BatchAdapter, StepBatchSampler, build_datasets, collate_for
+from .data import BatchAdapter, StepBatchSampler, build_datasets, collate_for, group_batches
 from .losses import compute_loss, prepare, psnr_normalised
 
 __all__ = ["TrainResult", "train", "lr_factor", "RUN_FILES"]
@@ -122,6 +122,10 @@ def nmse_db(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         out[ok] = (radar_nmse_db(t, p) if radar else
                    10 * torch.log10(nmse(t, p, reduction="slice").clamp_min(1e-30))).cpu()
     return out
+
+
+def _groups(ds) -> list[int] | None:
+    return ds.groups() if hasattr(ds, "groups") else None
 
 
 class _NonFinite(Exception):
@@ -238,7 +242,8 @@ class _Run:
         model.eval()
         if cfg.model.eval_recursions and hasattr(model, "set_recursions"):
             model.set_recursions(cfg.model.eval_recursions)
-        loader = DataLoader(self.val_ds, batch_size=cfg.train.batch_size, shuffle=False,
+        loader = DataLoader(self.val_ds, batch_sampler=group_batches(self.val_ds,
+                                                                     cfg.train.batch_size),
                             collate_fn=collate_for(cfg.data))
         losses, psnrs, nmses = [], [], []
         for i, batch in enumerate(loader):
@@ -297,7 +302,7 @@ class _Run:
         cfg, info = self.cfg, self.info
         sampler = StepBatchSampler(len(self.train_ds), cfg.train.batch_size // info.world,
                                    info.world, info.rank, cfg.data.seed, self.step,
-                                   cfg.train.steps)
+                                   cfg.train.steps, groups=_groups(self.train_ds))
         return DataLoader(self.train_ds, batch_sampler=sampler, collate_fn=collate_for(cfg.data),
                           num_workers=cfg.data.num_workers)
 
