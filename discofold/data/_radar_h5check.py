@@ -12,8 +12,9 @@ import h5py
 import numpy as np
 
 from ..errors import FormatError, InputError
+from ._h5local import local_get
 
-__all__ = ["RadarLayout", "check_layout", "check_attrs", "check_optional"]
+__all__ = ["RadarLayout", "check_layout", "check_attrs", "check_optional", "present"]
 
 
 @dataclass(frozen=True)
@@ -28,17 +29,13 @@ class RadarLayout:
 
 def _dataset(fh: h5py.File, path: Path, key: str) -> h5py.Dataset:
     try:
-        obj = fh.get(key)
+        obj = local_get(fh, key, path)
     except (OSError, RuntimeError, ValueError, TypeError, KeyError) as exc:
         raise FormatError(f"{path}: key '{key}': cannot be read (corrupt file): {exc}") from exc
     if not isinstance(obj, h5py.Dataset):
         found = "a group" if obj is not None else "nothing"
         raise FormatError(f"{path}: key '{key}': expected a dataset, found {found} "
                           f"(keys present: {sorted(str(k) for k in fh.keys())})")
-    if isinstance(fh.get(key, getlink=True), h5py.ExternalLink) or obj.external \
-            or obj.is_virtual:
-        raise FormatError(f"{path}: key '{key}': refused: the data lives outside the file "
-                          "(external link, external raw storage or virtual dataset)")
     return obj
 
 
@@ -111,18 +108,23 @@ def check_attrs(fh: h5py.File, path: Path) -> dict:
     return out
 
 
+def present(fh: h5py.File, path: Path, key: str) -> bool:
+    """Whether ``key`` names an object inside the file (see :func:`local_get`)."""
+    return local_get(fh, key, path) is not None
+
+
 def check_optional(fh: h5py.File, path: Path, lay: RadarLayout, image_shape) -> None:
     """Check the optional ``mask``, ``reference_image``, ``scatterers``, ``scatterer_lobes``."""
     p, f, fr = lay.pulses, lay.freqs, lay.frames
     h, w = image_shape
-    if "mask" in fh:
+    if present(fh, path, "mask"):
         _expect(path, "mask", _dataset(fh, path, "mask"), "biu", [(p, f), (fr, p, f)])
-    if "reference_image" in fh:
+    if present(fh, path, "reference_image"):
         shapes = [(fr, h, w)] + ([(h, w)] if not lay.echo_3d else [])
         _expect(path, "reference_image", _dataset(fh, path, "reference_image"), "c", shapes)
     n = None
     for key, cols in (("scatterers", 4), ("scatterer_lobes", 2)):
-        if key not in fh:
+        if not present(fh, path, key):
             continue
         ds = _dataset(fh, path, key)
         n = ds.shape[-2] if ds.ndim in (2, 3) and n is None else n

@@ -33,6 +33,7 @@ import torch
 from ..errors import DiscofoldError, FormatError, InputError, ShapeError
 from ..operators import fftc, ifftc
 from ._atomic import atomic_write
+from ._h5local import local_get
 
 __all__ = [
     "MRISlice",
@@ -182,18 +183,6 @@ def _attrs_to_python(attrs) -> dict:
     return out
 
 
-def _foreign_storage(f: h5py.File, key: str, ds: h5py.Dataset) -> str:
-    """Why ``ds`` reads data from outside the file (external link, external raw storage,
-    virtual dataset), or ``""``: such datasets could make a reader read any file on disk."""
-    if isinstance(f.get(key, getlink=True), h5py.ExternalLink):
-        return "it is an external link to another file"
-    if ds.external:
-        return "its data is stored in external raw files"
-    if ds.is_virtual:
-        return "it is a virtual dataset mapping other files"
-    return ""
-
-
 class FastMRIFile:
     """A fastMRI-format file opened read-only; slices are read lazily with :meth:`read_slice`.
 
@@ -238,7 +227,7 @@ class FastMRIFile:
     def _dataset(self, key: str, required: bool = True):
         self._key = key
         try:
-            obj = self._f.get(key)
+            obj = local_get(self._f, key, self.path)
         except _READ_ERRORS as exc:
             raise _fail(self.path, key, f"cannot be read ({exc})") from exc
         if obj is None:
@@ -247,10 +236,6 @@ class FastMRIFile:
             return None
         if not isinstance(obj, h5py.Dataset):
             raise _fail(self.path, key, f"expected a dataset, got {type(obj).__name__}")
-        reason = _foreign_storage(self._f, key, obj)
-        if reason:
-            raise _fail(self.path, key, f"refused: {reason}; an untrusted file may only hold its "
-                        "own data")
         return obj
 
     def _check_bytes(self, key: str, shape, itemsize: int) -> None:
@@ -324,7 +309,7 @@ class FastMRIFile:
         return torch.from_numpy(m.astype(bool))
 
     def _validate_target(self):
-        present = [k for k in _TARGET_KEYS if k in self._f]
+        present = [k for k in _TARGET_KEYS if local_get(self._f, k, self.path) is not None]
         if not present:
             return None
         preferred = "reconstruction_rss" if self.multicoil else "reconstruction_esc"
@@ -341,7 +326,7 @@ class FastMRIFile:
 
     def _read(self, key: str, index: int) -> np.ndarray:
         try:
-            ds = self._f[key]
+            ds = self._dataset(key)
             self._check_bytes(key, ds.shape[1:], ds.dtype.itemsize)
             out = np.asarray(ds[index])
             finite = np.isfinite(out)
@@ -538,7 +523,7 @@ def read_reconstruction(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BY
     except OSError as exc:
         raise FormatError(f"file '{path}' is not a readable HDF5 file: {exc}") from exc
     with f:
-        ds = f.get("reconstruction")
+        ds = local_get(f, "reconstruction", path)
         if not isinstance(ds, h5py.Dataset):
             raise _fail(path, "reconstruction", "missing (required dataset)")
         if ds.ndim != 3 or ds.dtype.kind != "f":

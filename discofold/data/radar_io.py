@@ -31,6 +31,7 @@ import torch
 
 from ..errors import DiscofoldError, FormatError, InputError, ShapeError
 from ._atomic import atomic_write
+from ._h5local import local_get
 from ._radar_h5check import check_attrs, check_layout, check_optional
 from .radar_scenes import RadarScene
 from .radar_sim import RadarGeometry
@@ -153,9 +154,13 @@ class RadarH5Reader:
         """``(P, F)``."""
         return (self.layout.pulses, self.layout.freqs)
 
+    def _get(self, key: str) -> h5py.Dataset | None:
+        """The dataset ``key`` (validated on opening) or ``None``, resolved inside the file."""
+        return local_get(self._file, key, self.path)
+
     def _read(self, key: str, index: int, per_frame: bool) -> np.ndarray:
         try:
-            ds = self._file[key]
+            ds = self._get(key)
             shape = ds.shape[1:] if per_frame else ds.shape
             nbytes = int(np.prod(shape, dtype=np.float64)) * ds.dtype.itemsize
             if nbytes > self.max_frame_bytes:
@@ -180,31 +185,35 @@ class RadarH5Reader:
         if not -n <= index < n:
             raise IndexError(f"{self.path}: frame {index} out of range for {n} frames")
         index %= n
-        lay, f = self.layout, self._file
+        lay = self.layout
         echo = self._read("echo", index, lay.echo_3d).astype(np.complex64)
         h, w = self.attrs["image_shape"]
         if h * w * 8 > self.max_frame_bytes:  # the image a reconstruction will allocate
             raise FormatError(f"{self.path}: attr 'image_shape': {h}x{w} complex64 images need "
                               f"{h * w * 8} bytes, more than max_frame_bytes="
                               f"{self.max_frame_bytes}; refusing to allocate")
-        ang = self._read("angles_rad", index, f["angles_rad"].ndim == 2).astype(np.float64)
-        mask = None
-        if "mask" in f:
-            raw = self._read("mask", index, f["mask"].ndim == 3)
+        ang = self._read("angles_rad", index, self._get("angles_rad").ndim == 2)
+        ang = ang.astype(np.float64)
+        mask = ref = sc = lobes = None
+        ds = self._get("mask")
+        if ds is not None:
+            raw = self._read("mask", index, ds.ndim == 3)
             if raw.dtype != np.bool_ and not np.isin(raw, (0, 1)).all():
                 raise FormatError(f"{self.path}: key 'mask': expected bool or 0/1 values, "
                                   f"got values in [{raw.min()}, {raw.max()}]")
             mask = torch.from_numpy(raw.astype(bool))
-        ref = sc = lobes = None
-        if "reference_image" in f:
-            ref = self._read("reference_image", index, f["reference_image"].ndim == 3)
+        ds = self._get("reference_image")
+        if ds is not None:
+            ref = self._read("reference_image", index, ds.ndim == 3)
             ref = torch.from_numpy(ref.astype(np.complex64))
-        if "scatterers" in f:
-            raw = self._read("scatterers", index, f["scatterers"].ndim == 3).astype(np.float64)
+        ds = self._get("scatterers")
+        if ds is not None:
+            raw = self._read("scatterers", index, ds.ndim == 3).astype(np.float64)
             keep = (raw[:, 2] != 0) | (raw[:, 3] != 0)
             sc = torch.from_numpy(raw[keep])
-            if "scatterer_lobes" in f:
-                lob = self._read("scatterer_lobes", index, f["scatterer_lobes"].ndim == 3)
+            ds = self._get("scatterer_lobes")
+            if ds is not None:
+                lob = self._read("scatterer_lobes", index, ds.ndim == 3)
                 lobes = torch.from_numpy(lob.astype(np.float64)[keep])
         return RadarFrame(torch.from_numpy(echo), torch.from_numpy(ang),
                           self.frequencies_hz.clone(), mask, ref, sc, lobes, dict(self.attrs))
@@ -355,9 +364,9 @@ def read_radar_image(path: str | os.PathLike) -> tuple[torch.Tensor, dict]:
     except OSError as exc:
         raise FormatError(f"'{path}' is not a readable HDF5 file ({exc})") from exc
     with fh:
-        if not isinstance(fh.get("image"), h5py.Dataset):
+        ds = local_get(fh, "image", path)
+        if not isinstance(ds, h5py.Dataset):
             raise FormatError(f"{path}: key 'image': expected a dataset, got none")
-        ds = fh["image"]
         if ds.dtype.kind != "c" or ds.ndim != 3:
             raise FormatError(f"{path}: key 'image': expected complex (frames, H, W), got "
                               f"{ds.dtype} {ds.shape}")
@@ -374,10 +383,11 @@ def _mat_v73(path: Path, key: str | None) -> dict[str, np.ndarray]:
     """Numeric 2-D variables of a MATLAB v7.3 (HDF5) file, in MATLAB's (row, column) order."""
     out = {}
     with h5py.File(path, "r") as fh:
-        for name, obj in fh.items():
-            if not isinstance(obj, h5py.Dataset) or name.startswith("#") or obj.ndim != 2:
+        for name in fh.keys():  # names only: a link is resolved by local_get, never followed
+            if name.startswith("#") or (key is not None and name != key):
                 continue
-            if key is not None and name != key:
+            obj = local_get(fh, name, path)
+            if not isinstance(obj, h5py.Dataset) or obj.ndim != 2:
                 continue
             raw = obj[()]
             if raw.dtype.names and {"real", "imag"} <= set(raw.dtype.names):

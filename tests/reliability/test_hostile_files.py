@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from discofold.data.radar_io import load_echo_matrix
 from discofold.errors import DiscofoldError, FormatError
 
 from ._files import (
@@ -289,3 +290,80 @@ def test_data_stored_outside_the_file_is_refused(fault_log, tmp_path, kind, how)
     path = _foreign(tmp_path / "f.h5", _spec(kind, 0), key, how, tmp_path / "other.h5")
     err = _check(path, kind, fault_log, True, key, {key})
     assert f"'{key}'" in str(err) and "refused" in str(err)
+
+
+def _hidden_link(path: Path, spec, key: str, how: str, other: Path) -> Path:
+    """Write ``spec`` with ``key`` reached through soft links that end outside the file."""
+    write_raw(other, type(spec)({key: spec.data.pop(key)}))
+    write_raw(path, spec)
+    with h5py.File(path, "a") as f:
+        if how == "soft link to an external group":
+            f["g"] = h5py.ExternalLink(str(other), "/")
+            f[key] = h5py.SoftLink(f"/g/{key}")
+        elif how == "chain of soft links":
+            f["g"] = h5py.ExternalLink(str(other), "/")
+            f["hop"] = h5py.SoftLink("g")
+            f[key] = h5py.SoftLink(f"hop/{key}")
+        elif how == "external link inside a group":
+            f.create_group("inner")["x"] = h5py.ExternalLink(str(other), "/")
+            f[key] = h5py.SoftLink(f"/inner/x/{key}")
+        else:  # a loop of soft links
+            f["loop"] = h5py.SoftLink(f"/{key}")
+            f[key] = h5py.SoftLink("/loop")
+    return path
+
+
+HIDDEN = ("soft link to an external group", "chain of soft links",
+          "external link inside a group", "soft link loop")
+
+
+@pytest.mark.parametrize(("kind", "key"), [("mri", "kspace"), ("mri", "mask"),
+                                           ("mri", "reconstruction_rss"), ("radar", "echo"),
+                                           ("radar", "mask"), ("radar", "reference_image")])
+@pytest.mark.parametrize("how", HIDDEN)
+def test_links_leaving_the_file_through_soft_links(fault_log, tmp_path, kind, key, how):
+    fault_log.describe(f"hostile {kind} file: data stored outside the file",
+                       "a dataset reached through soft links whose path crosses an external "
+                       "link (or a soft-link loop): refused naming the key, the other file is "
+                       "never opened")
+    other = tmp_path / "other.h5"
+    path = _hidden_link(tmp_path / "f.h5", _spec(kind, 0), key, how, other)
+    err = _check(path, kind, fault_log, True, key, {key})
+    assert f"'{key}'" in str(err) and "refused" in str(err), err
+    assert ("loop" in how) == ("soft links" in str(err)), err
+
+
+@pytest.mark.parametrize("kind", ["mri", "radar"])
+def test_soft_links_inside_the_file_still_read(fault_log, tmp_path, kind):
+    fault_log.describe(f"hostile {kind} file: data stored outside the file",
+                       "control: the main dataset is a soft link to a dataset inside the same "
+                       "file; it reads like the plain file")
+    spec, key = _spec(kind, 0), ("kspace" if kind == "mri" else "echo")
+    value = spec.data.pop(key)
+    path = write_raw(tmp_path / "f.h5", spec)
+    with h5py.File(path, "a") as f:
+        f.create_group("store").create_dataset(key, data=value)
+        f[key] = h5py.SoftLink(f"store/{key}")
+    assert _check(path, kind, fault_log, False, None, set()) is None
+
+
+@pytest.mark.parametrize("how", ["external link", "soft link to an external group"])
+def test_mat_v73_external_links_refused(fault_log, tmp_path, how):
+    fault_log.describe("hostile measured-data file: data stored outside the file",
+                       "a MATLAB v7.3 (HDF5) echo matrix that is an external link, or a soft "
+                       "link through one: load_echo_matrix refuses naming the file and key")
+    other = tmp_path / "other.mat"
+    with h5py.File(other, "w") as f:
+        f["data"] = np.ones((4, 3))
+    path = tmp_path / "echo.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        if how == "external link":
+            f["data"] = h5py.ExternalLink(str(other), "data")
+        else:
+            f["g"] = h5py.ExternalLink(str(other), "/")
+            f["data"] = h5py.SoftLink("/g/data")
+    for key in ("data", None):
+        with pytest.raises(FormatError, match="refused") as info:
+            load_echo_matrix(path, key=key)
+        assert "echo.mat" in str(info.value) and "'data'" in str(info.value)
+        fault_log.case("FormatError")
