@@ -132,12 +132,16 @@ def detect_format(path: Path) -> str:
     return file_family(path, "--input")
 
 
+def _same_file(inp: Path, out: Path) -> bool:
+    """Whether writing ``out`` would replace ``inp`` (same real path, or a hard link)."""
+    if inp.resolve() == out.resolve():
+        return True
+    return inp.exists() and out.exists() and os.path.samefile(inp, out)
+
+
 def _check_paths(args) -> tuple[Path, Path]:
     inp, out = Path(args.input), Path(args.output)
-    same = inp.resolve() == out.resolve()
-    if not same and inp.exists() and out.exists():
-        same = os.path.samefile(inp, out)
-    if same:
+    if _same_file(inp, out):
         raise InputError(f"--output '{out}' is the input file; the input is never modified, "
                          "choose another output path")
     check_new_files([out], args.overwrite)
@@ -264,6 +268,11 @@ def _folder_paths(args) -> tuple[list[Path], Path]:
     files = sorted(p for p in inp.glob("*.h5") if p.is_file())
     if not files:
         raise InputError(f"--input folder '{inp}' holds no *.h5 file")
+    for f in files:
+        if _same_file(f, out / f.name):
+            raise InputError(f"--input '{f}' is its own output '{out / f.name}' (a link); the "
+                             "inputs are never modified, nothing was written; choose another "
+                             "output folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -203,6 +203,41 @@ def test_output_equal_to_input(fault_log, mri_input, tmp_path):
     _no_leftovers(tmp_path)
 
 
+def _linked_folders(root: Path, how: str, scan: Path, other: Path) -> tuple[Path, Path, Path]:
+    """``src/`` and ``dst/`` where ``src/scan.h5`` and ``dst/scan.h5`` are one file, linked
+    as ``how`` says, next to a plain input ``b.h5``; returns ``(src, dst, the data file)``."""
+    src, dst = root / "src", root / "dst"
+    src.mkdir()
+    dst.mkdir()
+    (src / "b.h5").symlink_to(other)
+    if how == "output links to input":
+        (src / "scan.h5").symlink_to(scan)
+        (dst / "scan.h5").symlink_to(scan)
+        return src, dst, scan
+    (dst / "scan.h5").write_bytes(scan.read_bytes())
+    if how == "input links to output":
+        (src / "scan.h5").symlink_to(dst / "scan.h5")
+    else:
+        os.link(dst / "scan.h5", src / "scan.h5")
+    return src, dst, dst / "scan.h5"
+
+
+@pytest.mark.parametrize("how", ["input links to output", "hard link", "output links to input"])
+def test_folder_input_linked_to_its_own_output(fault_log, mri_input, tmp_path, how):
+    fault_log.describe("CLI abuse: output equal to input",
+                       "folder-mode recon --overwrite where one input is a symlink (or hard "
+                       "link) to its own output path, or the output a symlink to its input: "
+                       "refused up front naming the file, the data intact, nothing written")
+    other = write_mri_file(tmp_path / "b.h5", np.ones((1, 5, 4), np.complex64))
+    src, dst, data = _linked_folders(tmp_path, how, mri_input, other)
+    before = data.read_bytes()
+    rc, err = _recon(src, dst, "--overwrite")
+    _one_line_error(rc, err, "scan.h5", "own output")
+    assert data.read_bytes() == before and not (dst / "b.h5").exists()
+    fault_log.case("exit 2, one line naming the file, input intact")
+    _no_leftovers(tmp_path)
+
+
 # --------------------------------------------------------------------------- disk full
 def _enospc_after(n_ok: int, monkeypatch) -> None:
     """``create_dataset`` writes its data, then raises ENOSPC, from call ``n_ok + 1`` on."""
