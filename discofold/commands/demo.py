@@ -5,9 +5,10 @@ With no data, no GPU and two CPU cores the demo
 1. simulates a small multi-coil MRI set (natural images and a phantom, 8 coils, 64 × 64) and a
    small radar set (point-scatterer scenes on the S1 fan, 20 dB), every item a pure function
    of its seed (:func:`discofold.evaluate.load_data` ``sim:`` specs);
-2. reconstructs them under several sampling patterns with zero-filling, a classical baseline
-   (CG-SENSE for MRI with the tuned weight of ``discofold recon``; the polar-format algorithm
-   for radar) and the bundled checkpoints ``mri-unified`` / ``radar-unified``
+2. reconstructs them under several sampling patterns with zero-filling, the classical
+   baselines of ``discofold eval`` (CG-SENSE for MRI, FISTA for radar, with the tuned weights
+   of ``discofold recon``; MRI also TV, often the strongest classical method on anatomy) and
+   the bundled checkpoints ``mri-unified`` / ``radar-unified``
    (``docs/models.md``), or, with ``--train``, tiny models trained on the spot from the
    bundled configs;
 3. prints a metrics table (pattern, method, PSNR/SSIM or NMSE, runtime) and writes an HTML
@@ -99,7 +100,8 @@ _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222
         "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
         "td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}th{background:#eee}"
         "img{max-width:100%}.note{color:#666;font-size:90%}")
-_BASELINE = {"mri": "cg", "radar": "pfa"}
+#: eval's default baseline of each family (DEFAULT_BASELINE), and TV for MRI
+_BASELINES = {"mri": ("cg", "tv"), "radar": ("fista",)}
 
 
 def register(subparsers) -> None:
@@ -200,9 +202,9 @@ def _evaluate(family: str, ckpt, plan: DemoPlan, out: Path, label: str, quiet: b
         data = load_data(plan.radar_data)
     groups = plan.mri if family == "mri" else plan.radar
     _log(quiet, f"{family}: {sum(v.length for v in data.volumes)} simulated images x "
-                f"{len(plan.settings(family))} settings (zero-filled, {_BASELINE[family]}, "
-                f"{label})")
-    results = [evaluate(ckpt, data, pats, accs, [_BASELINE[family]], label=label,
+                f"{len(plan.settings(family))} settings (zero-filled, "
+                f"{', '.join(_BASELINES[family])}, {label})")
+    results = [evaluate(ckpt, data, pats, accs, list(_BASELINES[family]), label=label,
                         progress=_bar(quiet)) for pats, accs in groups]
     result = EvalResult(family, [r for res in results for r in res.rows],
                         [e for res in results for e in res.examples],
@@ -210,7 +212,7 @@ def _evaluate(family: str, ckpt, plan: DemoPlan, out: Path, label: str, quiet: b
                                                          plan.settings(family)]})
     out.mkdir()
     save_evaluation(result, out)
-    render_report(out, title=f"discofold demo: {family}")
+    render_report(out, title=f"discofold demo: {family}", folder_label=f"{family}/ of the demo")
     return result
 
 
@@ -269,20 +271,22 @@ def run_demo(out_dir, *, quick: bool = False, train: bool = False,
 
 
 # --------------------------------------------------------------------------- table and report
-_COLUMNS = {"mri": [("PSNR dB", "psnr", ".2f"), ("SSIM", "ssim", ".4f"), ("NMSE", "nmse", ".4f")],
-            "radar": [("PSNR dB", "psnr", ".2f"), ("SSIM(dB img)", "ssim", ".4f"),
+_COLUMNS = {"mri": [("PSNR dB", "psnr", ".2f"), ("SSIM", "ssim", ".3f"), ("NMSE", "nmse", ".4f")],
+            "radar": [("PSNR dB", "psnr", ".2f"), ("SSIM(dB img)", "ssim", ".3f"),
                       ("NMSE dB", "nmse_db", ".2f")]}
 
 
 def _table_rows(family: str, summary: list[dict]) -> tuple[list[str], list[list[str]]]:
+    from ..evaluate._tables import acceleration_label
+
     head = ["pattern", "accel.", "method", "n"] + [c[0] for c in _COLUMNS[family]] + \
         ["s / image"]
     rows = []
     for s in summary:
-        acc = "stored" if s["acceleration"] is None else f"x{s['acceleration']:g}"
+        acc = acceleration_label(s["acceleration"], s.get("true_acceleration"))
         rows.append([s["pattern"], acc, s["method"], str(s["n"])]
                     + [f"{s[key + '_mean']:{fmt}}" for _, key, fmt in _COLUMNS[family]]
-                    + [f"{s['runtime_s']:.3f}"])
+                    + [f"{s['runtime_s']:.2f}"])
     return head, rows
 
 

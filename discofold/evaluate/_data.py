@@ -20,7 +20,9 @@ Data specs
     Frames are full-aperture; apertures are drawn at evaluation.
 
 Each simulated volume ``v`` is a pure function of ``(seed, v)``, so a spec always gives the
-same data.  Volumes are named ``sim-mri-0000``, ``sim-radar-0000``, ... and evaluation masks
+same data.  Volumes are named after their spec's seed and index, ``sim-mri-s0-0000``,
+``sim-mri-s0-0001``, ... (MRI) and ``sim-radar-S0-s0`` (radar), so two specs never give two
+volumes one name (one name, one mask), and evaluation masks
 are seeded from ``(name, slice)`` like those of files (:func:`discofold.sampling.seed_from`).
 """
 
@@ -155,7 +157,7 @@ def _sim_mri(opts: dict) -> list[Volume]:
         ds = SimulatedMRIDataset(slices, size, _FULL, source=source,
                                  num_coils=coils if coils > 1 else None, snr_db=snr,
                                  seed=derive_seed(seed, v) % 2**31, oversample=oversample)
-        name = f"sim-mri-{v:04d}"
+        name = f"sim-mri-s{seed}-{v:04d}"
         volumes.append(Volume(name, slices, _sim_mri_reader(ds, name, snr)))
     return volumes
 
@@ -200,7 +202,7 @@ def _sim_radar(opts: dict) -> list[Volume]:
         y, params, target, _ = ds[i]
         return RadarFrame(y, params["angles_rad"], params["frequencies_hz"], None, target, None,
                           None, dict(attrs))
-    return [Volume(f"sim-radar-{geo.name}", n, read)]
+    return [Volume(f"sim-radar-{geo.name}-s{seed}", n, read)]
 
 
 # --------------------------------------------------------------------------- files

@@ -199,13 +199,15 @@ def planned_files(run_dir: str | Path) -> list[str]:
 
 
 def render_report(run_dir: str | Path, out_dir: str | Path | None = None,
-                  title: str = "discofold report", link_dir: str | Path | None = None
-                  ) -> tuple[Path, Path]:
+                  title: str = "discofold report", link_dir: str | Path | None = None,
+                  folder_label: str | None = None) -> tuple[Path, Path]:
     """Render ``report.html`` and ``report.md`` for ``run_dir`` into ``out_dir`` (default
     ``run_dir``), replacing earlier reports there.
 
     ``link_dir`` is the folder the report will finally live in when ``out_dir`` is a staging
     folder (default ``out_dir``): figures already in ``link_dir`` are linked, not copied.
+    ``folder_label`` is how the report names the run folder (default ``run_dir`` as given; a
+    caller that renders inside a staging folder passes the final name).
 
     Raises
     ------
@@ -229,7 +231,8 @@ def render_report(run_dir: str | Path, out_dir: str | Path | None = None,
     for name in (*planned_files(run), "figures"):  # written in place: never through a link
         refuse_link(out / name, "report file")
     link = Path(link_dir) if link_dir is not None else out
-    md, ht = [f"# {title}", "", f"Run folder: `{run}`; discofold {__version__}.", ""], []
+    shown = str(run) if folder_label is None else folder_label
+    md, ht = [f"# {title}", "", f"Run folder: `{shown}`; discofold {__version__}.", ""], []
     for present, make in ((doc is not None, lambda: _eval_sections(doc, run, out, link)),
                           (has_train, lambda: _train_sections(run, out))):
         if present:
@@ -238,7 +241,7 @@ def render_report(run_dir: str | Path, out_dir: str | Path | None = None,
             ht += h
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
             f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p class=\"note\">Run folder: {html.escape(str(run))}; discofold {__version__}</p>"
+            f"<p class=\"note\">Run folder: {html.escape(shown)}; discofold {__version__}</p>"
             + "\n".join(ht) + "</body></html>\n")
     (out / "report.html").write_text(page, encoding="utf-8")
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
