@@ -18,6 +18,8 @@ Links and special files: the final rename replaces a symbolic link at ``path`` b
 never writes into the link's target), and an existing ``path`` that is not a regular file (a
 FIFO, a device, a socket) is refused.  :func:`open_nofollow` is the same rule for files that are
 appended to in place (run logs); :func:`refuse_link` for a caller that checks up front.
+
+Values: :func:`refuse_non_finite` keeps a writer from publishing NaN or Inf as a result.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["atomic_write", "check_writable", "open_nofollow", "refuse_link"]
+__all__ = ["atomic_write", "check_writable", "open_nofollow", "refuse_link", "refuse_non_finite"]
 
 
 def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -57,6 +59,24 @@ def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
     if not path.parent.is_dir():
         raise InputError(f"output folder '{path.parent}' of '{path}' does not exist")
     return path
+
+
+def refuse_non_finite(path: str | os.PathLike, key: str, values) -> None:
+    """Raise before writing ``values`` (a numpy array, in the dtype to be stored) to ``key`` of
+    ``path`` if any of them is NaN or Inf.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the key and how many values are not finite.
+    """
+    import numpy as np
+
+    bad = values.size - int(np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise InputError(f"output file '{path}', key '{key}': {bad} of {values.size} values are "
+                         "not finite (NaN or Inf; the result exceeds float32 or the computation "
+                         "failed); nothing was written")
 
 
 def _refuse_special(path: Path) -> None:

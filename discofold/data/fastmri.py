@@ -32,7 +32,7 @@ import torch
 
 from ..errors import DiscofoldError, FormatError, InputError, ShapeError
 from ..operators import fftc, ifftc
-from ._atomic import atomic_write
+from ._atomic import atomic_write, refuse_non_finite
 from ._h5local import local_get
 
 __all__ = [
@@ -502,14 +502,20 @@ def write_mri_file(
 def write_reconstruction(
     path: str | os.PathLike, reconstruction, attrs: dict | None = None, overwrite: bool = False
 ) -> Path:
-    """Write an output file: dataset ``reconstruction`` float32 ``(slices, h, w)`` (magnitude)."""
+    """Write an output file: dataset ``reconstruction`` float32 ``(slices, h, w)`` (magnitude).
+
+    Non-finite values (also those that overflow float32) are refused with
+    :class:`~discofold.errors.InputError` before anything is written."""
     r = _np(reconstruction, "reconstruction")
     if np.iscomplexobj(r) or r.ndim != 3:
         raise InputError(f"reconstruction must be real (slices, h, w) magnitude, got {r.dtype} "
                          f"{r.shape}; take abs() of complex images first")
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes Inf, refused next
+        r = r.astype(np.float32)
+    refuse_non_finite(path, "reconstruction", r)
     with atomic_write(path, overwrite) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.create_dataset("reconstruction", data=r.astype(np.float32))
+            f.create_dataset("reconstruction", data=r)
             _write_attrs(f, dict(attrs or {}))
     return Path(path)
 

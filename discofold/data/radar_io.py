@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import DiscofoldError, FormatError, InputError, ShapeError
-from ._atomic import atomic_write
+from ._atomic import atomic_write, refuse_non_finite
 from ._h5local import local_get
 from ._radar_h5check import check_attrs, check_layout, check_optional
 from .radar_scenes import RadarScene
@@ -343,11 +343,15 @@ def write_radar_image(
     """Write a reconstruction file: ``image`` complex64 ``(frames, H, W)`` plus the attrs.
 
     ``attrs`` adds further attributes (e.g. ``recon_method``, ``recon_params``: which method or
-    checkpoint made the image); ``None`` values are skipped and the geometry attrs win."""
-    img = _np(image, np.complex64)
+    checkpoint made the image); ``None`` values are skipped and the geometry attrs win.  A
+    non-finite image is refused (:class:`~discofold.errors.InputError`) before anything is
+    written."""
+    with np.errstate(over="ignore"):  # a value beyond complex64 becomes Inf, refused below
+        img = _np(image, np.complex64)
     img = img[None] if img.ndim == 2 else img
     if img.ndim != 3:
         raise ShapeError(f"image must be (frames, H, W) or (H, W), got {img.shape}")
+    refuse_non_finite(path, "image", img)
     shape = img.shape[1:] if image_shape is None else tuple(image_shape)
     if tuple(shape) != img.shape[1:]:
         raise ShapeError(f"image_shape {tuple(shape)} does not match image {img.shape}")

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InputError, ShapeError
+from ..operators.radar import cell_widths
 
 __all__ = [
     "SPEED_OF_LIGHT",
@@ -290,20 +291,6 @@ def echo_from_image(image: torch.Tensor, geometry: RadarGeometry) -> torch.Tenso
     return out.reshape(*lead, *geometry.data_shape)
 
 
-def _cell_widths(points: torch.Tensor) -> torch.Tensor:
-    """Midpoint-rule widths of 1-D samples in any order (uniform spacing → constant)."""
-    if points.numel() == 1:
-        return torch.ones_like(points)
-    order = torch.argsort(points)
-    d = torch.diff(points[order])
-    w = torch.empty_like(points)
-    w[1:-1] = 0.5 * (d[1:] + d[:-1])
-    w[0], w[-1] = d[0], d[-1]
-    out = torch.empty_like(points)
-    out[order] = w.abs()
-    return out
-
-
 def density_weights(angles_rad: torch.Tensor, frequencies_hz: torch.Tensor) -> torch.Tensor:
     """Polar-area quadrature weights ``w_pq ∝ Δθ_p · f_q Δf_q``, ``(P, F)``, summing to 1.
 
@@ -312,7 +299,7 @@ def density_weights(angles_rad: torch.Tensor, frequencies_hz: torch.Tensor) -> t
     """
     ang = torch.as_tensor(angles_rad, dtype=torch.float64)
     freq = torch.as_tensor(frequencies_hz, dtype=torch.float64)
-    w = _cell_widths(ang)[:, None] * (freq * _cell_widths(freq))[None, :]
+    w = cell_widths(ang)[:, None] * (freq * cell_widths(freq))[None, :]
     return w / w.sum()
 
 

@@ -27,19 +27,21 @@ _PI32_BELOW = 3.1415925  # largest float32 below π, rounded down
 
 
 def cell_widths(points: torch.Tensor) -> torch.Tensor:
-    """Quadrature cell widths of sorted 1-D sample positions (midpoint rule; uniform → constant).
+    """Quadrature cell widths of 1-D sample positions in any order (midpoint rule; uniform →
+    constant).
 
-    Interior cells span half-way to each neighbour; the two end cells mirror their inner half.
-    A single point gets width 1.
+    Interior cells span half-way to each neighbouring position; the two end cells mirror their
+    inner half.  Samples at the same position share its cell equally, so repeated angles or
+    frequencies keep positive weights (never a zero total); a single position gets width 1.
     """
-    n = points.numel()
-    if n == 1:
-        return torch.ones_like(points)
-    d = points[1:] - points[:-1]
-    w = torch.empty_like(points)
-    w[1:-1] = 0.5 * (d[1:] + d[:-1])
-    w[0], w[-1] = d[0], d[-1]
-    return w.abs()
+    pos, inverse, counts = torch.unique(points, sorted=True, return_inverse=True,
+                                        return_counts=True)
+    w = torch.ones_like(pos)
+    if pos.numel() > 1:
+        d = pos[1:] - pos[:-1]
+        w[1:-1] = 0.5 * (d[1:] + d[:-1])
+        w[0], w[-1] = d[0], d[-1]
+    return (w / counts.to(w.dtype))[inverse]
 
 
 def _vector(values, name: str) -> torch.Tensor:
@@ -153,13 +155,7 @@ class PolarRadar(LinearOperator):
     def _density(self) -> torch.Tensor:
         """Polar-area quadrature weights ``∝ f dθ df``, ``(P, F)``, summing to 1."""
         th, f = self.angles_rad.cpu(), self.frequencies_hz.cpu()
-        order = torch.argsort(th)
-        dth = torch.empty_like(th)
-        dth[order] = cell_widths(th[order])
-        ford = torch.argsort(f)
-        df = torch.empty_like(f)
-        df[ford] = cell_widths(f[ford])
-        wgt = dth[:, None] * (f * df)[None, :]
+        wgt = cell_widths(th)[:, None] * (f * cell_widths(f))[None, :]
         return wgt / wgt.sum()
 
     # ------------------------------------------------------------------ operator

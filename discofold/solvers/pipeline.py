@@ -26,6 +26,7 @@ divided by their RSS" estimate (Pruessmann et al. 1999, McKenzie et al. 2002), n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from importlib import resources
@@ -264,11 +265,33 @@ def slice_coil_maps(sl: MRISlice, dcf: torch.Tensor | None = None) -> torch.Tens
     return estimate_coil_maps(sl.kspace, sl.mask)
 
 
+def _data_scale(y: torch.Tensor) -> float:
+    """A power of two near ``max |y|`` (1 when ``y`` is all zero): dividing by it is exact, and
+    the scaled data keep every intermediate of a reconstruction (the squares of an RSS, the coil
+    maps) far from float32 overflow and underflow, whatever the units of the file."""
+    peak = float(y.abs().max()) if y.numel() else 0.0
+    if peak == 0.0 or not math.isfinite(peak):
+        return 1.0
+    return math.ldexp(1.0, math.frexp(peak)[1])
+
+
 def recon_mri_slice(sl: MRISlice, method: str, params: dict,
                     dcf: torch.Tensor | None = None) -> torch.Tensor:
     """Magnitude reconstruction ``(h, w)`` float32 of one slice: ``|x|`` single-coil, the RSS of
     the coil images ``S_c x`` multi-coil (plain RSS of the zero-filled coil images for ``zf``),
-    centre-cropped to the target size when the file has a target."""
+    centre-cropped to the target size when the file has a target.
+
+    The k-space is reconstructed divided by :func:`_data_scale` and the magnitude multiplied
+    back (every method is scale-equivariant), so only a result that itself exceeds float32 is
+    non-finite."""
+    scale = _data_scale(sl.kspace)
+    if scale != 1.0:
+        sl = dataclasses.replace(sl, kspace=sl.kspace / scale)
+    return _recon_mri_scaled(sl, method, params, dcf) * scale
+
+
+def _recon_mri_scaled(sl: MRISlice, method: str, params: dict,
+                      dcf: torch.Tensor | None) -> torch.Tensor:
     y = sl.kspace.to(torch.complex64)
     if sl.trajectory is not None and not sl.multicoil:
         y = y[0]  # single-coil non-Cartesian files store (1, K) per slice
@@ -297,9 +320,17 @@ def radar_operator(frame) -> PolarRadar:
 
 def recon_radar_frame(frame, method: str, params: dict) -> torch.Tensor:
     """Complex image ``(H, W)`` complex64 of one radar frame (``rd``/``pfa``/``omp`` use the
-    classical imaging of :mod:`discofold.solvers.radar`; the rest run on ``PolarRadar``)."""
-    op = radar_operator(frame)
+    classical imaging of :mod:`discofold.solvers.radar`; the rest run on ``PolarRadar``).
+
+    As for MRI the echo is reconstructed divided by :func:`_data_scale` and the image
+    multiplied back (every method is scale-equivariant; ``omp``'s tolerance is relative)."""
     echo = frame.echo.to(torch.complex64)
+    scale = _data_scale(echo)
+    return _recon_radar_scaled(frame, echo / scale, method, params) * scale
+
+
+def _recon_radar_scaled(frame, echo: torch.Tensor, method: str, params: dict) -> torch.Tensor:
+    op = radar_operator(frame)
     if method in ("rd", "pfa", "omp"):
         geom = radar_geometry(op)
         if method == "rd":
