@@ -20,9 +20,9 @@ import torch
 
 from discofold.cli import main
 from discofold.commands import demo
-from discofold.evaluate._tables import acceleration_label
 from discofold.data import SimulatedMRIDataset
 from discofold.data.mri_datasets import PatternSpec
+from discofold.evaluate._tables import acceleration_label
 from discofold.sampling import make_mask, seed_from
 from discofold.train import build_from_checkpoint, load_config, resolve_checkpoint
 from discofold.train.data import build_datasets, collate_for

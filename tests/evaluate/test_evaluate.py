@@ -58,7 +58,8 @@ def test_sim_spec_defaults_and_errors():
 def test_sim_mri_is_repeatable_and_fully_sampled():
     a = load_data("sim:mri?n=2&size=21x19&coils=3&slices=2&oversample=1")
     b = load_data("sim:mri?n=2&size=21x19&coils=3&slices=2&oversample=1")
-    assert a.family == "mri" and [v.name for v in a.volumes] == ["sim-mri-s0-0000", "sim-mri-s0-0001"]
+    assert a.family == "mri"
+    assert [v.name for v in a.volumes] == ["sim-mri-s0-0000", "sim-mri-s0-0001"]
     s1, s2 = a.volumes[1].read(1), b.volumes[1].read(1)
     assert torch.equal(s1.kspace, s2.kspace) and s1.kspace.shape == (3, 21, 19)
     # the target is the RSS of the fully sampled coil images (no mask applied yet)
