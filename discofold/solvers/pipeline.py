@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from ..data._textfile import read_small_text
 from ..data.coils import rss
 from ..data.fastmri import MRISlice, center_crop_or_pad
 from ..errors import ConfigError, InputError
@@ -71,25 +72,55 @@ _TUNED = "baselines_tuned.json"
 def load_params(kind: str, method: str, path: str | Path | None = None) -> dict:
     """Default parameters of ``method`` on ``kind`` (``"mri"``/``"radar"``) data: the tuned
     ``params`` plus ``max_iter`` stored by ``benchmarks/baselines.py`` in
-    ``discofold/configs/baselines_tuned.json`` (or ``path``)."""
+    ``discofold/configs/baselines_tuned.json`` (or ``path``).
+
+    Raises
+    ------
+    InputError
+        ``path`` is not a regular file (FIFO, device, folder), is over 1 MiB or not UTF-8.
+    ConfigError
+        Not JSON, or the entry is not an object of finite numbers (``max_iter`` an integer
+        >= 1); the message names the file and the key.
+    """
+    name = path or _TUNED
+    if path is None:
+        text = resources.files("discofold").joinpath("configs", _TUNED).read_text()
+    else:
+        text = read_small_text(path, "tuned-weights file (--params)")
     try:
-        if path is None:
-            text = resources.files("discofold").joinpath("configs", _TUNED).read_text()
-        else:
-            text = Path(path).read_text()
         doc = json.loads(text)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read the tuned weights '{path or _TUNED}': {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"cannot read the tuned weights '{name}': {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get(kind, {}), dict):
+        raise ConfigError(f"tuned weights '{name}': expected a JSON object holding an object "
+                          f"'{kind}' of methods, got {type(doc).__name__}")
     entry = doc.get(kind, {}).get(method)
     if entry is None:
         return {}
     if not isinstance(entry, dict) or not isinstance(entry.get("params", {}), dict):
-        raise ConfigError(f"tuned weights '{path or _TUNED}': entry {kind}.{method} must be an "
+        raise ConfigError(f"tuned weights '{name}': entry {kind}.{method} must be an "
                           f"object with 'params', got {entry!r}")
-    out = dict(entry.get("params", {}))
+    out = {k: _finite_param(name, f"{kind}.{method}.params.{k}", v)
+           for k, v in entry.get("params", {}).items()}
     if "max_iter" in entry:
-        out["max_iter"] = int(entry["max_iter"])
+        it = _finite_param(name, f"{kind}.{method}.max_iter", entry["max_iter"])
+        if it != int(it) or it < 1:
+            raise ConfigError(f"tuned weights '{name}': {kind}.{method}.max_iter must be an "
+                              f"integer >= 1, got {it!r}")
+        out["max_iter"] = int(it)
     return out
+
+
+def _finite_param(name, key: str, value) -> float | int:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    try:
+        ok = ok and math.isfinite(value)
+    except OverflowError:  # an integer beyond float
+        ok = False
+    if not ok:
+        raise ConfigError(f"tuned weights '{name}': {key} must be a finite number, got "
+                          f"{value!r}")
+    return value
 
 
 # --------------------------------------------------------------------------- generic solve

@@ -360,3 +360,61 @@ def test_read_back_of_successful_run(fault_log, mri_input, tmp_path):
                                  axes=(-2, -1)))
     np.testing.assert_allclose(rec.numpy(), ref, rtol=1e-4, atol=1e-5)
     fault_log.case("exit 0")
+
+
+# --------------------------------------------------------------------------- --params
+def _memory_cap(nbytes: int):
+    def pre():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (nbytes, nbytes))
+
+    return pre
+
+
+def test_params_special_files_subprocess(fault_log, mri_input, tmp_path):
+    fault_log.describe("CLI abuse: special files",
+                       "recon --params FIFO (opening one waits for a writer) and --params "
+                       "/dev/zero (endless), real subprocess under a 4 GiB address-space cap and "
+                       "a time-out: exit 2 at once, one line naming the path, nothing written")
+    fifo = tmp_path / "weights.json"
+    os.mkfifo(fifo)
+    for params in (fifo, Path("/dev/zero")):
+        proc = subprocess.run([*_exe(), "recon", "--method", "cg", "--input", str(mri_input),
+                               "--output", str(tmp_path / "o.h5"), "--params", str(params)],
+                              capture_output=True, text=True, timeout=120,
+                              preexec_fn=_memory_cap(4 << 30))
+        _one_line_error(proc.returncode, proc.stderr, str(params), "not a regular file")
+        fault_log.case("exit 2, one line")
+    assert not (tmp_path / "o.h5").exists()
+
+
+BAD_PARAMS = {
+    "over 1 MiB": (b" " * (1 << 20) + b"{}", "more than the limit of 1048576 bytes"),
+    "not UTF-8": (b'{"mri": "\xff"}', "not UTF-8"),
+    "not JSON": (b"{mri", "cannot read"),
+    "a list": (b"[1, 2]", "expected a JSON object"),
+    "kind not an object": (b'{"mri": 5}', "expected a JSON object"),
+    "NaN weight": (b'{"mri": {"cg": {"params": {"lam": NaN}}}}', "mri.cg.params.lam"),
+    "string weight": (b'{"mri": {"cg": {"params": {"lam": "big"}}}}', "mri.cg.params.lam"),
+    "integer beyond float": (b'{"mri": {"cg": {"params": {"lam": 1' + b"0" * 400 + b"}}}}",
+                             "mri.cg.params.lam"),
+    "infinite max_iter": (b'{"mri": {"cg": {"params": {}, "max_iter": 1e999}}}', "max_iter"),
+    "fractional max_iter": (b'{"mri": {"cg": {"params": {}, "max_iter": 2.5}}}', "max_iter"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PARAMS))
+def test_params_file_contents(fault_log, mri_input, tmp_path, case):
+    fault_log.describe("CLI abuse: bad --params file",
+                       "recon --params with a file over 1 MiB, not UTF-8, not JSON, not an "
+                       "object, NaN / string / huge weights, bad max_iter: exit 2, one line "
+                       "naming the file (and the key), nothing written")
+    body, needle = BAD_PARAMS[case]
+    params = tmp_path / "weights.json"
+    params.write_bytes(body)
+    rc, err = _cli("recon", "--method", "cg", "--input", str(mri_input), "--output",
+                   str(tmp_path / "o.h5"), "--params", str(params), "--quiet")
+    _one_line_error(rc, err, "weights.json", needle)
+    assert not (tmp_path / "o.h5").exists()
+    fault_log.case("exit 2, one line")
