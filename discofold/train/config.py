@@ -18,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import math
 import os
+import reprlib
 import sys
 import types
 import typing
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, require
+from ._config_limits import MAX_DEPTH, check_depth, check_numbers
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -198,7 +199,8 @@ def _coerce(value: Any, tp, key: str):
 
 
 def _scalar(value, tp, key: str):
-    bad = ConfigError(f"config key '{key}' must be {_type_name(tp)}, got {value!r}")
+    bad = ConfigError(f"config key '{key}' must be {_type_name(tp)}, got "
+                      f"{reprlib.repr(value)}")
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -251,6 +253,7 @@ def config_from_dict(table: dict) -> Config:
     """Build a :class:`Config` from nested dicts (a parsed TOML file)."""
     if not isinstance(table, dict):
         raise ConfigError(f"a configuration must be a table, got {type(table).__name__}")
+    check_depth(table, "the configuration")
     valid = {"version", *_SECTIONS}
     out: dict[str, Any] = {}
     for key, value in table.items():
@@ -284,12 +287,15 @@ def _parse_value(text: str):
     """A ``--set`` value: a TOML literal (``3``, ``1e-3``, ``true``, ``[1, 2]``) or a string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except RecursionError:
+        raise ConfigError(f"--set value {text[:40]!r}...: nested too deeply") from None
+    except ValueError:  # TOMLDecodeError, or an integer of more than 4300 digits
         return text
 
 
 def apply_overrides(table: dict, overrides) -> dict:
     """Apply ``["section.key=value", "model.args.chans=8", ...]`` to a nested dict (copied)."""
+    check_depth(table, "the configuration")
     table = json.loads(json.dumps(table))  # deep copy of plain data
     for item in overrides or ():
         if "=" not in item:
@@ -304,6 +310,7 @@ def apply_overrides(table: dict, overrides) -> dict:
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {dotted}: '{p}' is not a table")
         node[parts[-1]] = _parse_value(text.strip())
+        check_depth(table, f"--set {dotted}")
     return table
 
 
@@ -332,8 +339,12 @@ def load_config(path: str | os.PathLike, overrides=None) -> Config:
             raise ConfigError(f"config file '{path}' does not exist{hint}")
     try:
         table = tomllib.loads(p.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise ConfigError(f"config file '{p}': tables or arrays nested too deeply (more than "
+                          f"{MAX_DEPTH} levels are refused)") from None
+    except ValueError as exc:  # TOMLDecodeError, UnicodeDecodeError, a 4300-digit integer
         raise ConfigError(f"config file '{p}' is not valid TOML: {exc}") from None
+    check_depth(table, f"config file '{p}'")
     return config_from_dict(apply_overrides(table, overrides))
 
 
@@ -360,6 +371,7 @@ def _validate(cfg: Config) -> None:
     if cfg.version != CONFIG_VERSION:
         raise ConfigError(f"config version {cfg.version} is not supported (this discofold reads "
                           f"version {CONFIG_VERSION})")
+    check_numbers(cfg, tuple(_SECTIONS))
     d, t = cfg.data, cfg.train
     _choice(d.kind, _DATA_KINDS, "data.kind")
     _choice(t.loss, _LOSSES, "train.loss")
@@ -368,11 +380,9 @@ def _validate(cfg: Config) -> None:
     for key in ("steps", "batch_size", "log_every", "val_every", "checkpoint_every", "step_size"):
         _positive(getattr(t, key), f"train.{key}")
     _positive(t.lr, "train.lr")
+    _positive(t.sanity_factor, "train.sanity_factor")
     for key in ("warmup_steps", "grad_clip", "weight_decay", "sanity_steps", "time_budget_s"):
         _positive(getattr(t, key), f"train.{key}", zero_ok=True)
-    if not math.isfinite(t.time_budget_s):
-        raise ConfigError(f"config key 'train.time_budget_s' must be a finite number of seconds "
-                          f"(0: no budget), got {t.time_budget_s}")
     if t.schedule == "cosine_time" and t.time_budget_s == 0:
         raise ConfigError("train.schedule = 'cosine_time' anneals over the time budget; set "
                           "train.time_budget_s > 0 (or use train.schedule = 'cosine')")
