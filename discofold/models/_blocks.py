@@ -1,7 +1,8 @@
 """Shared pieces: the complex wrapper around real backbones and coil reduce / expand.
 
 A *backbone* is a real network ``backbone(x, scale) -> out`` on ``(B, C_in, H, W)`` with an
-optional ``scale`` ``(B, chans)`` from :class:`~discofold.layers.modulation.RecursionModulation`
+optional ``scale`` ``(B, chans)`` (or a callable giving it, :func:`scale_features`) from
+:class:`~discofold.layers.modulation.RecursionModulation`
 multiplying its last feature map (its residual branch).  :class:`ComplexNet` makes it act on
 complex images with fastMRI's ``NormUnet`` normalisation.
 """
@@ -12,14 +13,24 @@ import torch
 from torch import nn
 
 from .._complex import channels_to_complex, complex_to_channels
+from ..layers.modulation import ScaleLike
 
 __all__ = ["ComplexNet", "reduce_coils", "expand_coils", "scale_features", "small_head",
            "combine_coils"]
 
 
-def scale_features(x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
-    """Multiply ``(B, C, H, W)`` features by per-channel ``scale`` ``(B, C)`` (or return ``x``)."""
-    return x if scale is None else x * scale.to(x.dtype)[:, :, None, None]
+def scale_features(x: torch.Tensor, scale: ScaleLike) -> torch.Tensor:
+    """Multiply ``(B, C, H, W)`` features by per-channel ``scale`` ``(B, C)`` (or return ``x``).
+
+    ``scale`` may also be a callable ``features -> (B, C)`` (a feature-conditioned
+    :class:`~discofold.layers.modulation.RecursionModulation` bound to one pass), applied to
+    ``x`` itself.
+    """
+    if scale is None:
+        return x
+    if callable(scale):
+        scale = scale(x)
+    return x * scale.to(x.dtype)[:, :, None, None]
 
 
 def small_head(module: nn.Module, gain: float = 1e-2) -> nn.Module:

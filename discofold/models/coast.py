@@ -41,7 +41,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..layers.modulation import RecursionModulation
+from ..layers.modulation import RecursionModulation, ScaleLike, make_modulation
 from ._blockcs_common import (
     PositiveStep,
     RecursionSchedule,
@@ -50,6 +50,7 @@ from ._blockcs_common import (
     gradient_step,
     to_blocks,
 )
+from ._blocks import scale_features
 from ._registry import register
 
 __all__ = ["COAST", "RCOAST", "CoastStage", "CPMB"]
@@ -63,9 +64,10 @@ class CPMB(nn.Module):
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
 
-    def forward(self, z: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """``z`` ``(N, C, h, w)``, ``scale`` ``(1, C)`` → ``(N, C, h, w)``."""
-        return z + self.conv2(torch.relu(self.conv1(z))) * scale[:, :, None, None]
+    def forward(self, z: torch.Tensor, scale: ScaleLike) -> torch.Tensor:
+        """``z`` ``(N, C, h, w)``, ``scale`` ``(1, C)`` (or scale-like, see
+        :func:`~discofold.models._blocks.scale_features`) → ``(N, C, h, w)``."""
+        return z + scale_features(self.conv2(torch.relu(self.conv1(z))), scale)
 
 
 class CoastStage(nn.Module):
@@ -122,6 +124,11 @@ class _ScaleControl(nn.Module):
     def forward(self, ratio: float) -> torch.Tensor:
         w = self.linear.weight
         return 1.0 + self.linear(torch.tensor([[ratio]], dtype=w.dtype, device=w.device))
+
+
+def _bound(modulation: RecursionModulation | None, v: torch.Tensor) -> ScaleLike:
+    """The scale-like value of one pass (``None`` without a modulation)."""
+    return None if modulation is None else modulation.bind(v)
 
 
 def _finish(x, iterates, unbatched: bool, return_aux: bool, **extra):
@@ -195,13 +202,17 @@ class RCOAST(nn.Module):
         As in :class:`COAST`.
     seed : int
         Seed of the generator drawing the training recursions.
+    modulation : {"counters", "features", "both", "none"}
+        What the modulation sees (:mod:`discofold.layers.modulation`); with the feature kinds
+        every CPMB pools its own residual branch.
     """
 
     def __init__(self, stages: int = 5, r_max: int = 4, channels: int = 32, blocks: int = 3,
-                 hidden: int = 32, blockwise: bool = False, seed: int = 0) -> None:
+                 hidden: int = 32, blockwise: bool = False, seed: int = 0,
+                 modulation: str = "counters") -> None:
         super().__init__()
         self.blockwise = bool(blockwise)
-        self.modulation = RecursionModulation(1, channels, hidden)
+        self.modulation = make_modulation(modulation, 1, channels, hidden)
         self.stages = nn.ModuleList(CoastStage(channels, blocks) for _ in range(int(stages)))
         self.schedule = RecursionSchedule(stages, r_max, seed)
 
@@ -226,6 +237,6 @@ class RCOAST(nn.Module):
         for stage, r_total in zip(self.stages, counts):
             for j in range(1, r_total + 1):
                 v = RecursionModulation.features([ratio], r_total, j, self.schedule.r_max)
-                x = stage(x, y, op, self.modulation(v.to(x.device)), self.blockwise)
+                x = stage(x, y, op, _bound(self.modulation, v.to(x.device)), self.blockwise)
                 iterates.append(x)
         return _finish(x, iterates, unbatched, return_aux, recursions=counts)

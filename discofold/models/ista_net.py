@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers.modulation import RecursionModulation
+from ..layers.modulation import RecursionModulation, make_modulation
 from ._blockcs_common import (
     PositiveStep,
     RecursionSchedule,
@@ -33,6 +33,7 @@ from ._blockcs_common import (
     gradient_step,
     to_blocks,
 )
+from ._blocks import scale_features
 from ._registry import register
 
 __all__ = ["IstaNetPlus", "RIstaNetPlus", "IstaPhase"]
@@ -87,8 +88,7 @@ class IstaPhase(nn.Module):
         x_f = self.conv2_forward(F.relu(self.conv1_forward(x_d)))
         z = torch.sign(x_f) * F.relu(x_f.abs() - self.soft_thr)
         x_b = self._backward(z)
-        if scale is not None:
-            x_b = x_b * scale[:, :, None, None]
+        x_b = scale_features(x_b, scale)
         out = r + self.conv_G(x_b)
         sym = self._backward(x_f) - x_d if symmetry else None
         return out, sym
@@ -183,14 +183,17 @@ class RIstaNetPlus(nn.Module):
         As in :class:`IstaNetPlus`.
     seed : int
         Seed of the generator drawing the training recursions.
+    modulation : {"counters", "features", "both", "none"}
+        What the modulation sees (:mod:`discofold.layers.modulation`); the feature kinds pool
+        ``F̃(...)``, the channels they scale.
     """
 
     def __init__(self, stages: int = 3, r_max: int = 3, channels: int = 32, hidden: int = 32,
-                 blockwise: bool = False, seed: int = 0) -> None:
+                 blockwise: bool = False, seed: int = 0, modulation: str = "counters") -> None:
         super().__init__()
         self.blockwise = bool(blockwise)
         self.phases = nn.ModuleList(IstaPhase(channels) for _ in range(int(stages)))
-        self.modulation = RecursionModulation(1, channels, hidden)
+        self.modulation = make_modulation(modulation, 1, channels, hidden)
         self.schedule = RecursionSchedule(stages, r_max, seed)
 
     def set_recursions(self, recursions: int | Sequence[int] | None) -> None:
@@ -214,7 +217,8 @@ class RIstaNetPlus(nn.Module):
         for phase, r_total in zip(self.phases, aux["recursions"]):
             for j in range(1, r_total + 1):
                 v = RecursionModulation.features([ratio], r_total, j, r_max).to(x.device)
-                x, sym = phase(x, y, op, self.modulation(v), self.blockwise, return_aux)
+                scale = None if self.modulation is None else self.modulation.bind(v)
+                x, sym = phase(x, y, op, scale, self.blockwise, return_aux)
                 if return_aux:
                     aux["symmetry"].append(sym)
                     aux["iterates"].append(x)

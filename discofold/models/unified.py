@@ -41,7 +41,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..layers.modulation import RecursionModulation
+from ..layers.modulation import make_modulation
 from ..operators import CartesianMRI
 from ._blocks import ComplexNet, small_head
 from ._meta import MRI_CONDITION_SIZE, as_meta
@@ -144,6 +144,10 @@ class Unified(nn.Module):
         ``recursions > 1``).
     kernel_shape : (int, int)
         DISCO basis shape of every UDNO.
+    modulation : {"counters", "features", "both", "none"}
+        What the shared modulation sees when it is on (:mod:`discofold.layers.modulation`; the
+        feature kinds pool the last decoder features of each image backbone); ``"none"``
+        turns it off even for recursive cascades.
     """
 
     def __init__(self, cascades: int = 6, chans: int = 12, pools: int = 3,
@@ -151,7 +155,7 @@ class Unified(nn.Module):
                  kspace_pools: int = 2, kspace_radius: float = 2.5, sens_chans: int = 4,
                  sens_pools: int = 2, dc: str = "soft", recursions: int = 1,
                  modulate: bool = True, kernel_shape: Sequence[int] = (5, 4),
-                 kspace_weighted: bool = False):
+                 kspace_weighted: bool = False, modulation: str = "counters"):
         super().__init__()
         self.kspace = KspaceNO(kspace, kspace_chans, kspace_pools, kspace_radius,
                                weighted=kspace_weighted)
@@ -162,8 +166,8 @@ class Unified(nn.Module):
                                                         kernel_shape), add_mean=False)),
                         make_dc(dc))
                   for _ in range(cascades)]
-        mod = (RecursionModulation(MRI_CONDITION_SIZE, chans)
-               if modulate or recursions > 1 else None)
+        mod = make_modulation(modulation if modulate or recursions > 1 else "none",
+                              MRI_CONDITION_SIZE, chans)
         self.unrolled = Unrolled(stages, r_max=recursions, modulation=mod)
         # start near the data-consistent zero-filled image with calibration-box coil maps
         small_head(self.kspace)
@@ -206,8 +210,10 @@ def r_unified(stages: int = 2, recursions: int = 3, chans: int = 12, pools: int 
               radius: float = 0.05, kspace: str = "udno", kspace_chans: int = 8,
               kspace_pools: int = 2, kspace_radius: float = 2.5, sens_chans: int = 4,
               sens_pools: int = 2, dc: str = "soft",
-              kernel_shape: Sequence[int] = (5, 4)) -> Unified:
+              kernel_shape: Sequence[int] = (5, 4), modulation: str = "counters") -> Unified:
     """Recursive unified model: ``stages`` shared cascades, each run up to ``recursions``
-    times (default 2 × 3 against the 6 cascades of ``unified``)."""
+    times (default 2 × 3 against the 6 cascades of ``unified``); ``modulation`` as in
+    :class:`Unified`."""
     return Unified(stages, chans, pools, radius, kspace, kspace_chans, kspace_pools,
-                   kspace_radius, sens_chans, sens_pools, dc, recursions, True, kernel_shape)
+                   kspace_radius, sens_chans, sens_pools, dc, recursions, True, kernel_shape,
+                   modulation=modulation)

@@ -44,7 +44,7 @@ from torch import nn
 from .._complex import channels_to_complex, complex_to_channels
 from ..errors import ConfigError
 from ..layers.disco_fan import DiscoConvFan
-from ..layers.modulation import RecursionModulation
+from ..layers.modulation import make_modulation
 from ..operators.radar import SPEED_OF_LIGHT
 from ._blocks import ComplexNet, small_head
 from ._meta import as_meta
@@ -203,12 +203,17 @@ class UnifiedRadar(nn.Module):
         Condition the cascades on the meta (forced on when ``recursions > 1``).
     kernel_shape : (int, int)
         DISCO basis shape of every layer.
+    modulation : {"counters", "features", "both", "none"}
+        What the shared modulation sees when it is on (:mod:`discofold.layers.modulation`; the
+        feature kinds pool the last decoder features of each image backbone); ``"none"``
+        turns it off even for recursive cascades.
     """
 
     def __init__(self, cascades: int = 6, chans: int = 12, pools: int = 3, radius: float = 0.4,
                  fan_chans: int = 8, fan_levels: int = 2, fan_radius: float = 0.13,
                  dc: str = "soft", recursions: int = 1, modulate: bool = True,
-                 kernel_shape: Sequence[int] = (5, 4), fan_theta_stride: int = 1):
+                 kernel_shape: Sequence[int] = (5, 4), fan_theta_stride: int = 1,
+                 modulation: str = "counters"):
         super().__init__()
         self.fan = FanNO(fan_chans, fan_levels, fan_radius, kernel_shape, fan_theta_stride)
         # domain_length is a placeholder: it is set to op.extent_m (metres) at every call
@@ -216,8 +221,8 @@ class UnifiedRadar(nn.Module):
                                                         kernel_shape, (1.0, 1.0)),
                                                    add_mean=False)),
                         make_dc(dc, **_DC_INIT.get(dc, {}))) for _ in range(cascades)]
-        mod = (RecursionModulation(RADAR_CONDITION_SIZE, chans)
-               if modulate or recursions > 1 else None)
+        mod = make_modulation(modulation if modulate or recursions > 1 else "none",
+                              RADAR_CONDITION_SIZE, chans)
         self.unrolled = Unrolled(stages, r_max=recursions, modulation=mod)
         # start near the density-compensated image of the measured echo (residual branches ~0)
         small_head(self.fan)
@@ -263,9 +268,10 @@ register("unified_radar", family="radar", tiny=dict(cascades=2, **_TINY),
 def r_unified_radar(stages: int = 2, recursions: int = 3, chans: int = 12, pools: int = 3,
                     radius: float = 0.4, fan_chans: int = 8, fan_levels: int = 2,
                     fan_radius: float = 0.13, dc: str = "soft",
-                    kernel_shape: Sequence[int] = (5, 4),
-                    fan_theta_stride: int = 1) -> UnifiedRadar:
+                    kernel_shape: Sequence[int] = (5, 4), fan_theta_stride: int = 1,
+                    modulation: str = "counters") -> UnifiedRadar:
     """Recursive unified radar model: ``stages`` shared cascades, each run up to ``recursions``
-    times (default 2 × 3 against the 6 cascades of ``unified_radar``)."""
+    times (default 2 × 3 against the 6 cascades of ``unified_radar``); ``modulation`` as in
+    :class:`UnifiedRadar`."""
     return UnifiedRadar(stages, chans, pools, radius, fan_chans, fan_levels, fan_radius, dc,
-                        recursions, True, kernel_shape, fan_theta_stride)
+                        recursions, True, kernel_shape, fan_theta_stride, modulation)

@@ -139,6 +139,6 @@ class Unrolled(nn.Module):
                 scale = None
                 if self.modulation is not None:
                     feats = RecursionModulation.features(condition, total, current, self.r_max)
-                    scale = self.modulation(feats.to(condition.device))
+                    scale = self.modulation.bind(feats.to(condition.device))
                 z = stage(z, ctx, scale)
         return z

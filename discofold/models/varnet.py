@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..layers.modulation import RecursionModulation
+from ..layers.modulation import make_modulation
 from ._blocks import ComplexNet, combine_coils, expand_coils, reduce_coils, small_head
 from ._meta import MRI_CONDITION_SIZE, as_meta
 from ._ops import (
@@ -96,20 +96,25 @@ class VarNet(nn.Module):
     recursions : int
         ``R_max``; > 1 makes the cascades recursive with a shared modulation.
     modulate : bool
-        Use a :class:`RecursionModulation` (always on when ``recursions > 1``).
+        Use a :class:`~discofold.layers.modulation.RecursionModulation` (always on when
+        ``recursions > 1``).
+    modulation : {"counters", "features", "both", "none"}
+        What the shared modulation sees when it is on (:mod:`discofold.layers.modulation`; the
+        feature kinds pool the last decoder features of each U-Net); ``"none"``
+        turns it off even for recursive cascades.
     """
 
     def __init__(self, num_cascades: int = 8, chans: int = 18, pools: int = 4,
                  sens_chans: int = 8, sens_pools: int = 4, dc: str = "soft",
-                 recursions: int = 1, modulate: bool = False):
+                 recursions: int = 1, modulate: bool = False, modulation: str = "counters"):
         super().__init__()
         self.sens = SensitivityNet(ComplexNet(Unet(2, 2, sens_chans, sens_pools),
                                               add_mean=False), residual=True)
         stages = [Stage(CoilRegulariser(ComplexNet(Unet(2, 2, chans, pools), add_mean=False)),
                         make_dc(dc))
                   for _ in range(num_cascades)]
-        mod = (RecursionModulation(MRI_CONDITION_SIZE, chans)
-               if modulate or recursions > 1 else None)
+        mod = make_modulation(modulation if modulate or recursions > 1 else "none",
+                              MRI_CONDITION_SIZE, chans)
         self.unrolled = Unrolled(stages, r_max=recursions, modulation=mod)
         # start at the zero-filled image with calibration-box coil maps (module docstring)
         small_head(self.sens)
