@@ -8,8 +8,9 @@ from discofold.models import build
 from discofold.train import load_config, save_checkpoint
 
 
-def untrained_checkpoint(path, config: str, step: int = 0):
-    """Save the model of bundled config ``config`` (seed 0, untrained) to ``path``."""
-    cfg = load_config(config)
+def untrained_checkpoint(path, config: str, step: int = 0, overrides=None):
+    """Save the model of bundled config ``config`` (seed 0, untrained) to ``path``;
+    ``overrides`` are ``"section.key=value"`` items as in :func:`load_config`."""
+    cfg = load_config(config, overrides)
     torch.manual_seed(0)
     return save_checkpoint(path, build(cfg.model.name, **cfg.model.args), cfg, step=step)

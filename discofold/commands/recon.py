@@ -5,7 +5,8 @@
     discofold recon --method zf|cg|fista|tv|rd|pfa|omp [--lam L] [--lam-l1 L1] [--iters N]
                     --input FILE.h5 --output OUT.h5 [--overwrite] [--quiet]
     discofold recon --checkpoint NAME|PATH [--device cpu|cuda] [--batch-size N]
-                    [--num-low-frequencies N] --input FILE.h5 --output OUT.h5
+                    [--num-low-frequencies N] [--recursions N|auto|auto:TOL]
+                    --input FILE.h5 --output OUT.h5
     discofold recon --method ...|--checkpoint ... --input DIR --output DIR [--keep-going]
 
 The format is detected from the file: a ``kspace`` dataset is fastMRI-layout MRI (Cartesian,
@@ -42,7 +43,11 @@ sampling, ``--batch-size`` slices / frames per model call, into the same output 
 (:mod:`discofold.inference`).  A checkpoint of the other family than the file (MRI vs radar) is
 refused with an error naming both.  ``--num-low-frequencies`` sets the calibration width from
 which the model estimates coil sensitivities (default: the file's attr, else the mask's fully
-sampled centre).
+sampled centre).  ``--recursions`` sets the passes per shared stage of a recursive checkpoint:
+``N``, or ``auto`` (adaptive depth: each image stops when a pass changes its estimate by less
+than 1e-3 relative, ``auto:TOL`` for another tolerance, at most 2 × the trained passes;
+:mod:`discofold.models._adaptive`), and the passes each image used are written to the output's
+``recon_passes`` attribute (int32, one per slice / frame, summed over the shared stages).
 
 The classical work is split into a per-item function and a writer (:class:`_Job`).
 """
@@ -119,6 +124,11 @@ def register(subparsers) -> None:
                    dest="num_low_frequencies", metavar="N",
                    help="--checkpoint, MRI: calibration width in k-space lines for the model's "
                    "coil sensitivities (default: the file's attr, else the mask's centre)")
+    p.add_argument("--recursions", default=None, metavar="N|auto[:TOL]",
+                   help="--checkpoint, recursive models: passes per shared stage, or auto "
+                   "(adaptive depth: stop when a pass changes the image by < TOL relative, "
+                   "default 1e-3, at most 2x the trained passes; the passes used per slice / "
+                   "frame go to the output attr recon_passes)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
     p.set_defaults(func=run)
@@ -151,7 +161,7 @@ def _check_paths(args) -> tuple[Path, Path]:
 
 
 _CLASSICAL_ONLY = ("lam", "lam_l1", "iters", "params")
-_CHECKPOINT_ONLY = ("device", "batch_size", "num_low_frequencies")
+_CHECKPOINT_ONLY = ("device", "batch_size", "num_low_frequencies", "recursions")
 
 
 def _flag(key: str) -> str:
@@ -175,7 +185,8 @@ def _load(args):
         return None
     from ..inference import as_device, load_model
 
-    return load_model(args.checkpoint, as_device(args.device or "cpu", "--device"))
+    return load_model(args.checkpoint, as_device(args.device or "cpu", "--device"),
+                      recursions=args.recursions)
 
 
 def _params(kind: str, args) -> dict:

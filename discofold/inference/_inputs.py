@@ -177,14 +177,25 @@ def mri_inputs(slices: Sequence[MRISlice], metas: Sequence[dict],
     return y.to(torch.complex64).to(device), op, meta
 
 
+def _passes(model: nn.Module, batch: int) -> list[int | None]:
+    """Total passes of each item of the last call of a recursive model (``None`` otherwise)."""
+    used = getattr(model, "last_passes", None)
+    if not isinstance(used, torch.Tensor) or used.shape[0] != batch:
+        return [None] * batch
+    return [int(v) for v in used.sum(dim=1)]
+
+
 def run_mri(model: nn.Module, slices: Sequence[MRISlice], metas: Sequence[dict],
-            device: torch.device | str = "cpu", *, dcf: torch.Tensor | None = None
-            ) -> list[torch.Tensor]:
+            device: torch.device | str = "cpu", *, dcf: torch.Tensor | None = None,
+            passes: list | None = None) -> list[torch.Tensor]:
     """Magnitudes float32 of ``model(y, op, meta)`` on a batch of slices, each ``(h, w)``:
-    centre-cropped to the slice's target when it has one, else the full matrix."""
+    centre-cropped to the slice's target when it has one, else the full matrix.  ``passes``,
+    when given, is extended by the passes each slice used (recursive models, else ``None``)."""
     y, op, meta = mri_inputs(slices, metas, device, dcf=dcf, own_maps=estimates_own_maps(model))
     with torch.no_grad():
         x = model(y, op, meta).abs().float().cpu()
+    if passes is not None:
+        passes += _passes(model, len(slices))
     return [x[i] if s.target is None else center_crop_or_pad(x[i], tuple(s.target.shape[-2:]))
             for i, s in enumerate(slices)]
 
@@ -234,19 +245,23 @@ def radar_inputs(frames: Sequence[RadarFrame], metas: Sequence[dict],
 
 
 def run_radar(model: nn.Module, frames: Sequence[RadarFrame], metas: Sequence[dict],
-              device: torch.device | str = "cpu") -> list[torch.Tensor]:
+              device: torch.device | str = "cpu", *, passes: list | None = None
+              ) -> list[torch.Tensor]:
     """Complex64 images ``(H, W)`` of ``model(y, op, meta)`` on a batch of frames; frames of
-    different geometries are run as separate batches."""
+    different geometries are run as separate batches.  ``passes`` as in :func:`run_mri`."""
     groups: dict[tuple, list[int]] = {}
     for i, f in enumerate(frames):
         groups.setdefault(radar_geometry_key(f), []).append(i)
     out: list = [None] * len(frames)
+    used: list = [None] * len(frames)
     for idx in groups.values():
         y, op, meta = radar_inputs([frames[i] for i in idx], [metas[i] for i in idx], device)
         with torch.no_grad():
             x = model(y, op, meta).to(torch.complex64).cpu()
-        for k, i in enumerate(idx):
-            out[i] = x[k]
+        for k, (i, n) in enumerate(zip(idx, _passes(model, len(idx)))):
+            out[i], used[i] = x[k], n
+    if passes is not None:
+        passes += used
     return out
 
 

@@ -10,7 +10,9 @@ formats"): MRI ``reconstruction`` float32 ``(slices, h, w)`` magnitude with the 
 radar ``image`` complex64 ``(frames, H, W)`` with its geometry attrs.  Both record the model:
 ``recon_method = "checkpoint"``, ``recon_model`` (registered model name), ``recon_checkpoint``
 (bundled name or the path as given), ``recon_checkpoint_sha256``, ``recon_checkpoint_step``,
-``recon_params`` (JSON: recursions, calibration width) and ``recon_input`` (input file name).
+``recon_params`` (JSON: recursions, calibration width) and ``recon_input`` (input file name);
+with adaptive depth (``recursions="auto"``) also ``recon_passes``, int32 ``(slices,)`` /
+``(frames,)``: the passes of shared stages each image used, summed over the stages.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -103,8 +106,9 @@ class TrainedModel:
     step : int
         Optimiser steps of the checkpoint.
     device : torch.device
-    recursions : int or None
-        Passes per shared stage of a recursive model (``None``: not set).
+    recursions : int, str or None
+        Passes per shared stage of a recursive model, ``"auto"`` / ``"auto:TOL"`` for adaptive
+        depth (:mod:`discofold.models._adaptive`), ``None``: not set.
     """
 
     module: nn.Module
@@ -116,7 +120,7 @@ class TrainedModel:
     config: object
     step: int
     device: torch.device
-    recursions: int | None = None
+    recursions: int | str | None = None
 
     def __call__(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
         """``module(y, op, meta)`` without gradients: ``y`` ``(B, *op.out_shape)`` → complex
@@ -164,7 +168,8 @@ class TrainedModel:
         """
         return self._reconstruct(list(records), num_low_frequencies, None)
 
-    def _reconstruct(self, records: list, nlf: int | None, dcf) -> list[torch.Tensor]:
+    def _reconstruct(self, records: list, nlf: int | None, dcf,
+                     passes: list | None = None) -> list[torch.Tensor]:
         if not records:
             return []
         from ..data.fastmri import MRISlice
@@ -173,9 +178,9 @@ class TrainedModel:
         self._check_family(family, "the records")
         if family == "mri":
             metas = [mri_record_meta(r, nlf) for r in records]
-            return run_mri(self.module, records, metas, self.device, dcf=dcf)
+            return run_mri(self.module, records, metas, self.device, dcf=dcf, passes=passes)
         return run_radar(self.module, records, [radar_record_meta(r) for r in records],
-                         self.device)
+                         self.device, passes=passes)
 
     def reconstruct_file(self, path: str | os.PathLike, output: str | os.PathLike | None = None,
                          *, batch_size: int = 1, overwrite: bool = False,
@@ -220,14 +225,16 @@ class TrainedModel:
             check_writable(output, overwrite)
         reader = FastMRIFile(path) if self.family == "mri" else RadarH5Reader(path)
         with reader:
-            results = self._file_results(reader, path, int(batch_size), num_low_frequencies,
-                                         progress)
+            results, passes = self._file_results(reader, path, int(batch_size),
+                                                 num_low_frequencies, progress)
         stack = torch.stack(results)
         if output is not None:
-            self._write(output, stack, reader, path, num_low_frequencies, overwrite)
+            self._write(output, stack, reader, path, num_low_frequencies, overwrite, passes)
         return stack
 
-    def _file_results(self, reader, path: Path, batch_size: int, nlf, progress) -> list:
+    def _file_results(self, reader, path: Path, batch_size: int, nlf, progress
+                      ) -> tuple[list, list]:
+        """The images of every record and the passes each used (``None``: not recursive)."""
         n = len(reader)
         dcf = None
         if self.family == "mri" and reader.noncartesian:
@@ -239,22 +246,25 @@ class TrainedModel:
         if progress is not None:
             starts = progress(starts, len(starts), f"recon {self.name}")
         unit = "slice" if self.family == "mri" else "frame"
-        results = []
+        results, passes = [], []
         for i0 in starts:
             idx = range(i0, min(n, i0 + batch_size))
             records = [read(i) for i in idx]
             try:
-                results += self._reconstruct(records, nlf, dcf)
+                results += self._reconstruct(records, nlf, dcf, passes)
             except DiscofoldError as exc:
                 where = f"{unit} {i0}" if len(idx) == 1 else f"{unit}s {i0}-{idx[-1]}"
                 text = str(exc) + _hint(str(exc), reader, nlf)
                 if str(path) not in text:
                     text = f"'{path}' {where}: {text}"
                 raise type(exc)(text) from exc
-        return results
+        return results, passes
 
-    def _write(self, output, stack: torch.Tensor, reader, path: Path, nlf, overwrite) -> None:
+    def _write(self, output, stack: torch.Tensor, reader, path: Path, nlf, overwrite,
+               passes: list) -> None:
         attrs = {**self.provenance(nlf), "recon_input": path.name}
+        if str(self.recursions).startswith("auto") and None not in passes:
+            attrs["recon_passes"] = np.asarray(passes, dtype=np.int32)
         if self.family == "mri":
             write_reconstruction(output, stack.numpy(), {**reader.attrs, **attrs},
                                  overwrite=overwrite)
@@ -277,9 +287,11 @@ def load_model(name_or_path: str | os.PathLike, device: torch.device | str = "cp
     ----------
     name_or_path : bundled name or checkpoint path
     device : torch device of the model (``"cpu"``, ``"cuda"``, ...)
-    recursions : int, optional
+    recursions : int or str, optional
         Passes per shared stage for recursive models (default: the config's
-        ``model.eval_recursions``).
+        ``model.eval_recursions``), or ``"auto"`` / ``"auto:TOL"``: adaptive depth, each image
+        stops when a pass changes its estimate by less than TOL (default 1e-3) relative, at
+        most 2 × the trained passes (:mod:`discofold.models._adaptive`).
 
     Raises
     ------
@@ -296,7 +308,7 @@ def load_model(name_or_path: str | os.PathLike, device: torch.device | str = "cp
     dev = as_device(device)
     path = resolve_checkpoint(name_or_path)
     net, cfg, ckpt = build_from_checkpoint(path, device=dev)
-    r = cfg.model.eval_recursions if recursions is None else int(recursions)
+    r = cfg.model.eval_recursions if recursions is None else _recursions(recursions)
     if recursions is not None and not hasattr(net, "set_recursions"):
         raise InputError(f"checkpoint '{name_or_path}': model {cfg.model.name} is not "
                          "recursive; recursions does not apply")
@@ -304,4 +316,15 @@ def load_model(name_or_path: str | os.PathLike, device: torch.device | str = "cp
         net.set_recursions(r)
     return TrainedModel(net.eval(), family_of(cfg.data), str(name_or_path), Path(path),
                         file_sha256(path), cfg.model.name, cfg, int(ckpt["step"]), dev,
-                        int(r) if r else None)
+                        (r if isinstance(r, int) else str(r)) if r else None)
+
+
+def _recursions(value) -> int | object:
+    """``value`` parsed (an int or an adaptive rule), a bad one as :class:`InputError`."""
+    from ..errors import ConfigError
+    from ..models._adaptive import parse_recursions
+
+    try:
+        return parse_recursions(value)
+    except ConfigError as exc:
+        raise InputError(str(exc)) from None

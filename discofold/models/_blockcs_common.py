@@ -19,6 +19,7 @@ import torch
 
 from ..errors import ConfigError, InputError, ShapeError
 from ..operators.blockcs import BlockCS, gaussian_block_matrix
+from ._adaptive import AdaptiveDepth, parse_recursions, run_stage
 
 __all__ = [
     "blockcs_inputs",
@@ -166,19 +167,32 @@ class RecursionSchedule:
         self.n_stages, self.r_max = int(n_stages), int(r_max)
         self.generator = torch.Generator().manual_seed(int(seed))
         self.fixed: list[int] | None = None
+        self.adaptive: AdaptiveDepth | None = None
         self.last: list[int] = []
 
-    def set(self, recursions: int | Sequence[int] | None) -> None:
-        """Evaluation recursions: one int for every stage, one per stage, or ``None`` (r_max)."""
+    def set(self, recursions: int | str | AdaptiveDepth | Sequence[int] | None) -> None:
+        """Evaluation recursions: one int for every stage, one per stage, ``None`` (r_max), or
+        adaptive depth (``"auto"``, ``"auto:TOL"``, an :class:`AdaptiveDepth`)."""
+        self.fixed, self.adaptive = None, None
         if recursions is None:
-            self.fixed = None
             return
+        if isinstance(recursions, (str, AdaptiveDepth)):
+            value = parse_recursions(recursions)
+            if isinstance(value, AdaptiveDepth):
+                self.adaptive = value
+                return
+            recursions = value
         counts = ([int(recursions)] * self.n_stages if isinstance(recursions, int)
                   else [int(r) for r in recursions])
         if len(counts) != self.n_stages or min(counts) < 1:
             raise ConfigError(f"recursions must be one positive int or {self.n_stages} positive "
                               f"ints (one per stage), got {recursions!r}")
         self.fixed = counts
+
+    def run(self, step, x: torch.Tensor, r_total: int, training: bool):
+        """One stage through :func:`~discofold.models._adaptive.run_stage` (adaptive in
+        evaluation when :meth:`set` asked for it); returns ``(x, passes (B,))``."""
+        return run_stage(step, x, r_total, self.r_max, None if training else self.adaptive)
 
     def counts(self, training: bool) -> list[int]:
         """Recursions per stage for the next forward pass (also kept in :attr:`last`)."""

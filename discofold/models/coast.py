@@ -37,6 +37,7 @@ recursion modulation ``Linear(3, 32) → ReLU → Linear(32, 32)`` on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch import nn
@@ -190,7 +191,8 @@ class RCOAST(nn.Module):
     official R-COAST feeds ``2·ratio`` and normalises the counters by the total depth; here the
     counters follow :class:`discofold.models.Unrolled`: per stage, over ``r_max``.)  Training
     draws ``R_l ~ U{1..r_max}`` per batch and per stage; eval uses ``r_max`` unless
-    :meth:`set_recursions` asks for other counts (also above ``r_max``).
+    :meth:`set_recursions` asks for other counts (also above ``r_max``) or adaptive depth
+    (``"auto"``); ``last_passes`` ``(B, stages)`` holds the passes each item used.
 
     Parameters
     ----------
@@ -215,9 +217,11 @@ class RCOAST(nn.Module):
         self.modulation = make_modulation(modulation, 1, channels, hidden)
         self.stages = nn.ModuleList(CoastStage(channels, blocks) for _ in range(int(stages)))
         self.schedule = RecursionSchedule(stages, r_max, seed)
+        self.last_passes = torch.zeros((0, int(stages)), dtype=torch.int64)
 
-    def set_recursions(self, recursions: int | Sequence[int] | None) -> None:
-        """Evaluation recursions per stage (int or one per stage); ``None``: back to r_max."""
+    def set_recursions(self, recursions: int | str | Sequence[int] | None) -> None:
+        """Evaluation recursions per stage (int or one per stage), ``"auto"`` / ``"auto:TOL"``
+        (adaptive depth, :mod:`discofold.models._adaptive`); ``None``: back to r_max."""
         self.schedule.set(recursions)
 
     def set_generator(self, generator: torch.Generator) -> None:
@@ -229,14 +233,22 @@ class RCOAST(nn.Module):
         """Recursions per stage used by the last forward call."""
         return list(self.schedule.last)
 
+    def _pass(self, stage: CoastStage, y, op, ratio: float, iterates: list, x: torch.Tensor,
+              r_total: int, j: int) -> torch.Tensor:
+        """Pass ``j`` of ``r_total`` of ``stage`` (its iterate kept in ``iterates``)."""
+        v = RecursionModulation.features([ratio], r_total, j, self.schedule.r_max)
+        x = stage(x, y, op, _bound(self.modulation, v.to(x.device)), self.blockwise)
+        iterates.append(x)
+        return x
+
     def forward(self, y, op, meta=None, return_aux: bool = False):
         y, ratio, unbatched = blockcs_inputs(y, op, meta)
         x = op.A_adjoint(y)
         counts = self.schedule.counts(self.training)
-        iterates = []
+        iterates, passes = [], []
         for stage, r_total in zip(self.stages, counts):
-            for j in range(1, r_total + 1):
-                v = RecursionModulation.features([ratio], r_total, j, self.schedule.r_max)
-                x = stage(x, y, op, _bound(self.modulation, v.to(x.device)), self.blockwise)
-                iterates.append(x)
+            step = partial(self._pass, stage, y, op, ratio, iterates)
+            x, used = self.schedule.run(step, x, r_total, self.training)
+            passes.append(used)
+        self.last_passes = torch.stack(passes, dim=1)
         return _finish(x, iterates, unbatched, return_aux, recursions=counts)

@@ -19,6 +19,7 @@ is a least-squares matrix computed from training data, not a learned parameter).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -168,7 +169,8 @@ class RIstaNetPlus(nn.Module):
     ``[ratio, R_l / r_max, j / r_max]`` (``R_l`` recursions of the stage, ``j = 1..R_l`` the
     pass) to per-channel scales of the backward transform's output before ``G``.  In training
     ``R_l ~ U{1..r_max}`` per batch and per stage; in eval ``R_l = r_max``
-    unless :meth:`set_recursions` asks for other counts (also above ``r_max``).
+    unless :meth:`set_recursions` asks for other counts (also above ``r_max``) or adaptive
+    depth (``"auto"``); ``last_passes`` ``(B, stages)`` holds the passes each item used.
 
     Parameter count: ``stages · 37,442 + (3·hidden + hidden + hidden·C + C)``; with 3 stages,
     C = 32, hidden = 32 that is 112,326 + 1,184 = 113,510 (33.7 % of ISTA-Net+ at depth 9).
@@ -195,9 +197,11 @@ class RIstaNetPlus(nn.Module):
         self.phases = nn.ModuleList(IstaPhase(channels) for _ in range(int(stages)))
         self.modulation = make_modulation(modulation, 1, channels, hidden)
         self.schedule = RecursionSchedule(stages, r_max, seed)
+        self.last_passes = torch.zeros((0, int(stages)), dtype=torch.int64)
 
-    def set_recursions(self, recursions: int | Sequence[int] | None) -> None:
-        """Evaluation recursions per stage (int or one per stage); ``None``: back to r_max."""
+    def set_recursions(self, recursions: int | str | Sequence[int] | None) -> None:
+        """Evaluation recursions per stage (int or one per stage), ``"auto"`` / ``"auto:TOL"``
+        (adaptive depth, :mod:`discofold.models._adaptive`); ``None``: back to r_max."""
         self.schedule.set(recursions)
 
     def set_generator(self, generator: torch.Generator) -> None:
@@ -209,17 +213,25 @@ class RIstaNetPlus(nn.Module):
         """Recursions per stage used by the last forward call."""
         return list(self.schedule.last)
 
+    def _pass(self, phase: IstaPhase, y, op, ratio: float, aux: dict, return_aux: bool,
+              x: torch.Tensor, r_total: int, j: int) -> torch.Tensor:
+        """Pass ``j`` of ``r_total`` of ``phase`` (symmetry and iterate kept in ``aux``)."""
+        v = RecursionModulation.features([ratio], r_total, j, self.schedule.r_max).to(x.device)
+        scale = None if self.modulation is None else self.modulation.bind(v)
+        x, sym = phase(x, y, op, scale, self.blockwise, return_aux)
+        if return_aux:
+            aux["symmetry"].append(sym)
+            aux["iterates"].append(x)
+        return x
+
     def forward(self, y, op, meta=None, return_aux: bool = False):
         y, ratio, unbatched = blockcs_inputs(y, op, meta)
         x = op.A_adjoint(y)
         aux = {"symmetry": [], "iterates": [], "recursions": self.schedule.counts(self.training)}
-        r_max = self.schedule.r_max
+        passes = []
         for phase, r_total in zip(self.phases, aux["recursions"]):
-            for j in range(1, r_total + 1):
-                v = RecursionModulation.features([ratio], r_total, j, r_max).to(x.device)
-                scale = None if self.modulation is None else self.modulation.bind(v)
-                x, sym = phase(x, y, op, scale, self.blockwise, return_aux)
-                if return_aux:
-                    aux["symmetry"].append(sym)
-                    aux["iterates"].append(x)
+            step = partial(self._pass, phase, y, op, ratio, aux, return_aux)
+            x, used = self.schedule.run(step, x, r_total, self.training)
+            passes.append(used)
+        self.last_passes = torch.stack(passes, dim=1)
         return _finish(x, aux, unbatched, return_aux)

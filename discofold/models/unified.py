@@ -174,9 +174,14 @@ class Unified(nn.Module):
         small_head(self.sens)
         small_head(self.unrolled)
 
-    def set_recursions(self, recursions: int | None) -> None:
-        """Passes per stage at evaluation (see :meth:`Unrolled.set_recursions`)."""
+    def set_recursions(self, recursions: int | str | None) -> None:
+        """Passes per stage at evaluation, or ``"auto"`` (see :meth:`Unrolled.set_recursions`)."""
         self.unrolled.set_recursions(recursions)
+
+    @property
+    def last_passes(self) -> torch.Tensor:
+        """Passes per item and stage of the last call ``(B, stages)`` (:class:`Unrolled`)."""
+        return self.unrolled.last_passes
 
     def fill_kspace(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
         """The k-space operator's output on the grid ``(B, [C,] H, W)`` (step 1 alone)."""

@@ -228,9 +228,14 @@ class UnifiedRadar(nn.Module):
         small_head(self.fan)
         small_head(self.unrolled)
 
-    def set_recursions(self, recursions: int | None) -> None:
-        """Passes per stage at evaluation (see :meth:`Unrolled.set_recursions`)."""
+    def set_recursions(self, recursions: int | str | None) -> None:
+        """Passes per stage at evaluation, or ``"auto"`` (see :meth:`Unrolled.set_recursions`)."""
         self.unrolled.set_recursions(recursions)
+
+    @property
+    def last_passes(self) -> torch.Tensor:
+        """Passes per item and stage of the last call ``(B, stages)`` (:class:`Unrolled`)."""
+        return self.unrolled.last_passes
 
     def fill_echo(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
         """The fan operator's output ``(B, P, F)`` (step 1 alone)."""

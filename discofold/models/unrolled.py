@@ -9,19 +9,23 @@ maps ``[condition..., R_l / r_max, r / r_max]`` (``r = 1..R_l``) to per-channel 
 regulariser's residual branch, so every pass knows where it is.  In training ``R_l`` is drawn
 per batch and per stage from ``U{1..r_max}`` with the module's own generator (the global RNG is
 never used); in evaluation ``R_l = recursions`` (``r_max`` unless set by
-:meth:`Unrolled.set_recursions`, which may ask for more or fewer passes than were trained).
+:meth:`Unrolled.set_recursions`, which may ask for more or fewer passes than were trained,
+or for adaptive depth, :mod:`discofold.models._adaptive`).  :attr:`Unrolled.last_passes` holds
+the passes each item used per stage in the last call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from ..layers.modulation import RecursionModulation
+from ._adaptive import AdaptiveDepth, parse_recursions, run_stage
 
 __all__ = ["StageContext", "Stage", "Unrolled"]
 
@@ -92,19 +96,24 @@ class Unrolled(nn.Module):
         self.r_max = int(r_max)
         self.modulation = modulation
         self.recursions: int | None = None
+        self.adaptive: AdaptiveDepth | None = None
         self.generator = torch.Generator().manual_seed(int(seed))
         self.last_recursions: list[int] = []
+        #: passes used by the last forward call, ``(B, stages)`` int64 (adaptive or fixed)
+        self.last_passes = torch.zeros((0, len(stages)), dtype=torch.int64)
 
     @property
     def recursive(self) -> bool:
         """True when stages are applied several times with shared weights."""
         return self.r_max > 1
 
-    def set_recursions(self, recursions: int | None) -> None:
-        """Fix the number of passes per stage at evaluation (``None``: back to ``r_max``)."""
-        if recursions is not None and int(recursions) < 1:
-            raise ConfigError(f"recursions must be >= 1, got {recursions}")
-        self.recursions = None if recursions is None else int(recursions)
+    def set_recursions(self, recursions: int | str | AdaptiveDepth | None) -> None:
+        """Fix the passes per stage at evaluation: an int, ``"auto"`` / ``"auto:TOL"`` or an
+        :class:`~discofold.models._adaptive.AdaptiveDepth` (adaptive depth), ``None``: back to
+        ``r_max``."""
+        value = parse_recursions(recursions)
+        self.adaptive = value if isinstance(value, AdaptiveDepth) else None
+        self.recursions = value if isinstance(value, int) else None
 
     def set_generator(self, generator: torch.Generator) -> None:
         """Use ``generator`` (CPU) to draw the recursion counts in training."""
@@ -134,11 +143,20 @@ class Unrolled(nn.Module):
         self.last_recursions = counts
         if self.modulation is not None and condition is None:
             condition = z.new_zeros((z.shape[0], 0), dtype=torch.float32)
+        rule = None if self.training else self.adaptive
+        passes = []
         for stage, total in zip(self.stages, counts):
-            for current in range(1, total + 1):
-                scale = None
-                if self.modulation is not None:
-                    feats = RecursionModulation.features(condition, total, current, self.r_max)
-                    scale = self.modulation.bind(feats.to(condition.device))
-                z = stage(z, ctx, scale)
+            step = partial(self._pass, stage, ctx, condition)
+            z, used = run_stage(step, z, total, self.r_max, rule)
+            passes.append(used)
+        self.last_passes = torch.stack(passes, dim=1)
         return z
+
+    def _pass(self, stage: nn.Module, ctx: StageContext, condition: torch.Tensor | None,
+              z: torch.Tensor, total: int, current: int) -> torch.Tensor:
+        """One pass of ``stage`` with the counters ``(total, current)``."""
+        scale = None
+        if self.modulation is not None:
+            feats = RecursionModulation.features(condition, total, current, self.r_max)
+            scale = self.modulation.bind(feats.to(condition.device))
+        return stage(z, ctx, scale)

@@ -120,9 +120,14 @@ class VarNet(nn.Module):
         small_head(self.sens)
         small_head(self.unrolled)
 
-    def set_recursions(self, recursions: int | None) -> None:
-        """Passes per stage at evaluation (see :meth:`Unrolled.set_recursions`)."""
+    def set_recursions(self, recursions: int | str | None) -> None:
+        """Passes per stage at evaluation, or ``"auto"`` (see :meth:`Unrolled.set_recursions`)."""
         self.unrolled.set_recursions(recursions)
+
+    @property
+    def last_passes(self) -> torch.Tensor:
+        """Passes per item and stage of the last call ``(B, stages)`` (:class:`Unrolled`)."""
+        return self.unrolled.last_passes
 
     def forward(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
         """``y`` ``(B, *op.out_shape)`` → complex image ``(B, H, W)``."""
