@@ -1,16 +1,18 @@
 """Bundled MRI model against tuned classical CS on new simulated data, at two resolutions.
 
-The bundled ``mri-unified`` checkpoint (trained at 64×64 only, data seed 0) is scored on
-held-out simulated slices (data seed 7919: neither its training nor its validation items) of its
-own data family (8 coils, random phantoms and natural images, 30–40 dB) at 64×64 and at 128×128
-with the same weights (DISCO radii are in field-of-view units), for equispaced 4× and 2-D
-Poisson 4× masks.  Zero-filling, CG-SENSE and TV have their relative λ tuned on a validation
-split of the same setting (data seed 0, epoch-0 items).  PSNR with the peak of each target
-(fastMRI's definition on magnitudes).
+The bundled ``mri-unified`` checkpoint (data seed 0; trained at the sizes its config lists in
+``data.shapes``, none of them 64 or 128) is scored on held-out simulated slices (data seed
+7919: neither its training nor its validation items) of its own data family (8 coils, random
+phantoms and natural images, 30–40 dB) at 64×64 and at 128×128 with the same weights (DISCO
+radii are in field-of-view units), for equispaced 4× and 2-D Poisson 4× masks.  Zero-filling,
+CG-SENSE and TV have their relative λ tuned on a validation split of the same setting (data
+seed 0, epoch-0 items).  PSNR with the peak of each target (fastMRI's definition on
+magnitudes).
 
     python benchmarks/bundled.py [--quick]
+    python benchmarks/bundled.py --quick --checkpoint runs/bmu/best.pt --no-write  # a run
 
-writes docs/benchmarks/bundled.md and docs/benchmarks/bundled.json.
+writes docs/benchmarks/bundled.md and docs/benchmarks/bundled.json (not with --no-write).
 """
 
 from __future__ import annotations
@@ -44,18 +46,18 @@ def _model_scores(model, cfg_data, ds):
     return ps, (time.thread_time() - t0) / len(ds)
 
 
-def evaluate(quick: bool) -> dict:
+def evaluate(quick: bool, checkpoint: str = "mri-unified") -> dict:
     from discofold.train import load_config
     from discofold.train.checkpoint import build_from_checkpoint, resolve_checkpoint
 
     torch.set_num_threads(2)
-    path = resolve_checkpoint("mri-unified")
-    model, cfg, ckpt = build_from_checkpoint("mri-unified")
+    path = resolve_checkpoint(checkpoint)
+    model, cfg, ckpt = build_from_checkpoint(checkpoint)
     model.eval()
     base = load_config("bundled_mri_unified").data
     rows = []
     for shape, pattern in SETTINGS:
-        d = dataclasses.replace(base, shape=shape)
+        d = dataclasses.replace(base, shape=shape, shapes=(), coil_counts=(), num_coils=8)
         val = L._split(d, d.seed, 4 if quick else 8, (pattern,))
         test = L._split(d, L.TEST_SEED, 4 if quick else 16, (pattern,))
         setting = f"{shape[0]}×{shape[1]}, {pattern[0]} {pattern[1]:g}×"
@@ -72,7 +74,10 @@ def evaluate(quick: bool) -> dict:
         rows.append(row)
     return {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                        f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}.",
-            "checkpoint": {"file": path.name, "step": int(ckpt["step"])}, "rows": rows,
+            "checkpoint": {"file": path.name, "step": int(ckpt["step"]),
+                           "sizes": [list(sh) for sh in (cfg.data.shapes or [cfg.data.shape])],
+                           "coils": list(cfg.data.coil_counts or [cfg.data.num_coils])},
+            "rows": rows,
             "slices": {"val": 4 if quick else 8, "test": 4 if quick else 16}}
 
 
@@ -82,7 +87,10 @@ def render(doc: dict) -> str:
              f"{doc['machine']}", "",
              __doc__.split("\n\n")[1].replace("\n", " "), "",
              f"Checkpoint `{doc['checkpoint']['file']}` (best validation, step "
-             f"{doc['checkpoint']['step']}), trained at 64×64 only.", "",
+             f"{doc['checkpoint']['step']}), trained at "
+             + ", ".join(f"{h}×{w}" for h, w in doc["checkpoint"].get("sizes", [[64, 64]]))
+             + " with " + " and ".join(str(c) for c in doc["checkpoint"].get("coils", [8]))
+             + " coils.", "",
              "| setting | zero-filled | CG-SENSE (λ) | TV (λ) | mri-unified | − CG-SENSE "
              "(target ≥ +1) | − zero-filled (target ≥ +4) | ms / slice |",
              "|---|---|---|---|---|---|---|---|"]
@@ -103,9 +111,15 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="4 slices per split")
     ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--checkpoint", default="mri-unified",
+                    help="bundled name or checkpoint path (default mri-unified)")
+    ap.add_argument("--no-write", action="store_true", help="print the table only")
     a = ap.parse_args(argv)
     js = DOC.with_suffix(".json")
-    doc = json.loads(js.read_text()) if a.render_only else evaluate(a.quick)
+    doc = json.loads(js.read_text()) if a.render_only else evaluate(a.quick, a.checkpoint)
+    if a.no_write:
+        print(render(doc), flush=True)
+        return
     DOC.parent.mkdir(parents=True, exist_ok=True)
     js.write_text(json.dumps(doc, indent=1) + "\n")
     tmp = DOC.with_suffix(".tmp")

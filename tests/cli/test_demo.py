@@ -176,7 +176,10 @@ def test_bundled_configs_mix_sources_and_geometries():
     mri = load_config("bundled_mri_unified", overrides=["data.snr_db=[40.0]",
                                                         "data.oversample=1"])
     train, _ = build_datasets(mri.data)
-    assert [type(p.source).__name__ for p in train.parts] == ["str", "ImageSource"]
+    # 3 sizes x 2 coil counts, each with a phantom and a natural-image part
+    assert [type(p.source).__name__ for p in train.parts] == ["str", "ImageSource"] * 6
+    assert sorted({(p.shape, p.num_coils) for p in train.parts}) == [
+        (sh, c) for sh in ((48, 48), (80, 80), (112, 112)) for c in (4, 8)]
     radar = load_config("bundled_radar_unified", overrides=[
         "data.image_size=16", "data.accelerations=[2.0]", "data.snr_db=[20.0]",
         "data.geometry=S0+S1"])
