@@ -31,14 +31,15 @@ PRETRAINED = ROOT / "discofold" / "pretrained"
 BUNDLES = {
     "mri-unified": dict(
         run="runs/bundled_mri_unified", config="bundled_mri_unified",
-        trained_on="multi-coil (8) Cartesian MRI at 64x64, 9 patterns x {4, 8}, simulated from "
-                   "scikit-image natural images and random phantoms (not real MR data); "
-                   "image-domain unified (no k-space operator, calibration-box coil maps), "
-                   "15 min on one thread"),
+        trained_on="multi-coil (4 and 8) Cartesian MRI at 48x48, 80x80 and 112x112, 9 patterns "
+                   "x {4, 8}, simulated from scikit-image natural images and random phantoms "
+                   "(not real MR data); image-domain unified (no k-space operator, "
+                   "calibration-box coil maps), 55 min on two threads"),
     "radar-unified": dict(
         run="runs/bundled_radar_unified", config="bundled_radar_unified",
         trained_on="polar-format radar, S0 and S1 fans, random-pulse and gap apertures at "
-                   "25-50 % of the pulses, 0/10/20 dB, simulated point-scatterer scenes"),
+                   "25-50 % of the pulses, 0/10/20 dB, simulated point-scatterer scenes; NMSE "
+                   "loss, 25 min on one thread"),
 }
 
 
