@@ -252,6 +252,9 @@ def load_state_strict(model: nn.Module, state_dict: dict, where: str = "checkpoi
     a former parametrisation (e.g. :class:`~discofold.models.SoftDC`'s unconstrained
     ``weight``); the caller's dictionary is not modified."""
     model = _unwrap(model)
+    if not isinstance(state_dict, dict):
+        raise CheckpointError(f"{where}: its state_dict is a {type(state_dict).__name__}, not a "
+                              "dictionary of tensors")
     state_dict = dict(state_dict)
     for prefix, module in model.named_modules():  # keys of former parametrisations
         upgrade = getattr(module, "upgrade_state_dict", None)
@@ -265,12 +268,37 @@ def load_state_strict(model: nn.Module, state_dict: dict, where: str = "checkpoi
                               f"missing keys {missing[:5]}{'...' if len(missing) > 5 else ''}, "
                               f"unexpected keys {unexpected[:5]}"
                               f"{'...' if len(unexpected) > 5 else ''}")
+    _check_tensor_kinds(state_dict, own, where)
     bad = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
            for k, v in state_dict.items() if tuple(v.shape) != tuple(own[k].shape)]
     if bad:
         raise CheckpointError(f"{where} has tensors of other shapes than the model (another "
                               f"model config?): {bad[:3]}")
     model.load_state_dict(state_dict, strict=True)
+
+
+def _dtype_kind(dtype: torch.dtype) -> str:
+    """``"complex"``, ``"real floating"`` or ``"integer/bool"``: what a dtype can hold."""
+    if dtype.is_complex:
+        return "complex"
+    return "real floating" if dtype.is_floating_point else "integer/bool"
+
+
+def _check_tensor_kinds(state_dict: dict, own: dict, where: str) -> None:
+    """Refuse a value that is not a tensor, or a tensor whose dtype is of another kind than the
+    model's (``load_state_dict`` would silently cast it: a complex weight loses its imaginary
+    part, an integer one its fraction), naming the first such key."""
+    for key, value in state_dict.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{where}: state_dict entry '{key}' is a "
+                                  f"{type(value).__name__}, not a tensor")
+        want = own[key].dtype
+        if _dtype_kind(value.dtype) != _dtype_kind(want):
+            raise CheckpointError(f"{where}: tensor '{key}' has dtype "
+                                  f"{str(value.dtype).removeprefix('torch.')} "
+                                  f"({_dtype_kind(value.dtype)}), but the model expects "
+                                  f"{str(want).removeprefix('torch.')} ({_dtype_kind(want)}); "
+                                  "refused rather than silently converted")
 
 
 def build_from_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",

@@ -1,0 +1,90 @@
+"""Checkpoint contents: a well-formed checkpoint whose weights are of another kind than the
+model's (complex or integer where real floating point is expected) or whose stored config asks
+for unbounded work is refused by ``eval`` and ``recon --checkpoint`` before any work starts, with
+one line naming the tensor key or the config key."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+import torch
+
+from discofold.cli import main
+from discofold.data import write_mri_file
+from discofold.train import load_checkpoint
+
+from .._checkpoints import untrained_checkpoint
+
+ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
+
+
+def _cli(*argv: str) -> tuple[int, list[str]]:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(list(argv))
+    return rc, err.getvalue().strip().splitlines()
+
+
+def _tampered(src: Path, dst: Path, **changes) -> Path:
+    ckpt = load_checkpoint(src)
+    ckpt.update(changes)
+    torch.save(ckpt, dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt_contents")
+    g = torch.Generator().manual_seed(0)
+    k = torch.complex(torch.randn(2, 16, 15, generator=g), torch.randn(2, 16, 15, generator=g))
+    return {"root": root, "ckpt": untrained_checkpoint(root / "tiny.pt", "tiny_mri"),
+            "input": write_mri_file(root / "in.h5", k[None].numpy())}
+
+
+def _eval(ckpt: Path, tmp_path: Path, setup) -> tuple[int, list[str]]:
+    return _cli("eval", "--checkpoint", str(ckpt), "--data", "sim:mri?n=1&size=16", "--out",
+                str(tmp_path / "eval"), "--quiet")
+
+
+def _recon(ckpt: Path, tmp_path: Path, setup) -> tuple[int, list[str]]:
+    return _cli("recon", "--checkpoint", str(ckpt), "--input", str(setup["input"]), "--output",
+                str(tmp_path / "out.h5"), "--quiet")
+
+
+def _floating_key(state: dict) -> str:
+    return next(k for k, v in state.items() if v.is_floating_point() and v.numel() > 1)
+
+
+def test_weights_of_another_dtype_kind_are_refused(fault_log, setup, tmp_path):
+    fault_log.describe("untrusted checkpoints: weights of another dtype kind",
+                       "one real weight of an untrained tiny_mri checkpoint replaced by a "
+                       "complex, an int64, a bool tensor (same shape) or a plain number, given "
+                       "to `eval` and `recon --checkpoint`: exit 2, one line naming the key")
+    state = load_checkpoint(setup["ckpt"])["state_dict"]
+    key = _floating_key(state)
+    w = state[key]
+    swaps = {"complex": torch.complex(w, w), "int64": w.round().to(torch.int64),
+             "bool": w > 0, "number": 1.5}
+    for name, value in swaps.items():
+        bad = _tampered(setup["ckpt"], tmp_path / f"{name}.pt",
+                        state_dict={**state, key: value})
+        for verb in (_eval, _recon):
+            rc, err = verb(bad, tmp_path, setup)
+            assert rc == 2 and len(err) == 1, (name, verb.__name__, err)
+            assert f"'{key}'" in err[0] and str(bad) in err[0], err
+            fault_log.case(f"{verb.__name__.strip('_')}: refused")
+    rc, err = _eval(_tampered(setup["ckpt"], tmp_path / "five.pt", state_dict=5), tmp_path,
+                    setup)
+    assert rc == 2 and len(err) == 1 and "not a dictionary" in err[0], err
+    fault_log.case("eval: refused")
+
+
+def test_a_double_precision_checkpoint_still_loads(setup, tmp_path):
+    state = load_checkpoint(setup["ckpt"])["state_dict"]
+    double = {k: v.double() if v.is_floating_point() else v for k, v in state.items()}
+    ok = _tampered(setup["ckpt"], tmp_path / "double.pt", state_dict=double)
+    rc, err = _recon(ok, tmp_path, setup)
+    assert rc == 0, err
