@@ -76,7 +76,8 @@ class DiscoConv2d(nn.Module):
     kernel_shape : int or (int, int)
         Basis size parameters ``nr`` or ``(nr, nphi)``, see :mod:`discofold.layers._basis`.
     radius : float
-        Kernel support radius in domain units (never pixels).
+        Kernel support radius in domain units (never pixels), larger than one grid cell and at
+        most the larger extent of ``domain_length`` (checked when the stencil is built).
     domain_length : (float, float)
         Physical extent ``(L_H, L_W)`` of the input grid; pixel size is ``L / shape``.
     basis : str
@@ -181,6 +182,13 @@ class DiscoConv2d(nn.Module):
                 f"({hh:.4g} x {hw:.4g} for a {H}x{W} grid over {self.domain_length}): the stencil "
                 f"would be 1x1 along at least one axis and the layer a pointwise scaling. Use a "
                 f"larger radius or a finer grid."
+            )
+        if self.radius > max(self.domain_length):
+            raise InputError(
+                f"DiscoConv2d radius {self.radius:g} is larger than the whole grid (extent "
+                f"{self.domain_length[0]:g} x {self.domain_length[1]:g}): the stencil would be "
+                f"wider than twice the {H}x{W} input and cost grows with its area; use a radius "
+                f"of at most the grid extent (a model's radius doubles at every pooling level)."
             )
         nh, nw = math.floor(self.radius / hh), math.floor(self.radius / hw)
         a = -torch.arange(-nh, nh + 1, dtype=torch.float64) * hh

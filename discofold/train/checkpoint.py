@@ -49,6 +49,8 @@ __all__ = [
     "bundled_checkpoints",
     "file_sha256",
     "check_resume_compatible",
+    "check_model_limits",
+    "MODEL_LIMITS",
 ]
 
 FORMAT = "discofold-checkpoint"
@@ -58,6 +60,13 @@ _FORMAT_VERSION = 1
 _FREE_ON_RESUME = ("data.num_workers", "train.log_every", "train.time_budget_s")
 _REQUIRED = ("format", "format_version", "model_name", "config", "config_version", "state_dict",
              "step")
+#: bounds on the work a checkpoint's stored model config may ask for, checked before the model
+#: is built (:func:`check_model_limits`): loop counts, U-Net depths, parameters
+MODEL_LIMITS = {"count": 100, "depth": 12, "parameters": 50_000_000}
+#: model arguments that are loop counts (passes, cascades, iterations) and U-Net depths
+_COUNT_KEYS = ("recursions", "r_max", "cascades", "num_cascades", "stages", "phases", "blocks",
+               "n_layers", "n_iter")
+_DEPTH_KEYS = ("pools", "num_pools", "kspace_pools", "sens_pools", "levels", "fan_levels")
 _PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 _HASHES: dict[tuple[str, int, int], str] = {}
 
@@ -317,12 +326,67 @@ def build_from_checkpoint(path: str | os.PathLike, device: str | torch.device = 
 
     ckpt = load_checkpoint(path, model_name=model_name)
     cfg = checkpoint_config(ckpt)
+    check_model_limits(cfg, ckpt["state_dict"], f"checkpoint '{path}'")
     try:
         model = build(cfg.model.name, **cfg.model.args)
     except ConfigError as exc:
         raise CheckpointError(f"checkpoint '{path}': its model cannot be built: {exc}") from None
     load_state_strict(model, ckpt["state_dict"], f"checkpoint '{path}'")
     return model.to(device).eval(), cfg, ckpt
+
+
+def _over_limit(where: str, key: str, value, limit, what: str) -> CheckpointError:
+    return CheckpointError(f"{where}: its stored config asks for {key} = {value!r}, more than "
+                           f"the {limit} {what} a checkpoint may ask for (MODEL_LIMITS in "
+                           "discofold.train.checkpoint); refused before any work started")
+
+
+def _bounded_int(where: str, key: str, value, limit: int, what: str) -> None:
+    """Refuse ``value`` unless it is a number ``<= limit`` (bools and strings are left to the
+    model's own checks)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if not value <= limit:  # NaN fails too
+        raise _over_limit(where, key, value, limit, what)
+
+
+def check_model_limits(config: Config, state_dict, where: str = "checkpoint") -> None:
+    """Bound the work a checkpoint's stored model config asks for, before the model is built.
+
+    A strict load matches the weights to the config's parameter shapes, but loop counts
+    (``recursions``, ``cascades``, ``n_iter``, ...) and depths carry no weights of their own,
+    and building a model of a huge config takes as long as running it; so loop counts are at
+    most ``MODEL_LIMITS["count"]``, U-Net depths at most ``MODEL_LIMITS["depth"]``, and both the
+    stored weights and the model the config describes (counted on the ``meta`` device, nothing
+    allocated) at most ``MODEL_LIMITS["parameters"]`` values.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the config key (or ``state_dict``) and its value.
+    """
+    from ..models import parameter_count
+
+    args = config.model.args
+    for key in _COUNT_KEYS:
+        _bounded_int(where, f"model.args.{key}", args.get(key), MODEL_LIMITS["count"], "passes")
+    _bounded_int(where, "model.eval_recursions", config.model.eval_recursions,
+                 MODEL_LIMITS["count"], "passes")
+    for key in _DEPTH_KEYS:
+        _bounded_int(where, f"model.args.{key}", args.get(key), MODEL_LIMITS["depth"],
+                     "levels")
+    limit = MODEL_LIMITS["parameters"]
+    if isinstance(state_dict, dict):
+        stored = sum(v.numel() for v in state_dict.values() if isinstance(v, torch.Tensor))
+        if stored > limit:
+            raise _over_limit(where, "state_dict (values)", stored, limit, "values")
+    try:
+        with torch.random.fork_rng(devices=[]):  # building draws initial weights
+            wanted = parameter_count(config.model.name, **args)
+    except (ConfigError, TypeError, ValueError):
+        return  # an unbuildable config is reported by the build itself
+    if wanted > limit:
+        raise _over_limit(where, "model.args (parameters)", wanted, limit, "parameters")
 
 
 def check_resume_compatible(ckpt: dict, config: Config, where: str) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -44,8 +46,19 @@ def setup(tmp_path_factory):
             "input": write_mri_file(root / "in.h5", k[None].numpy())}
 
 
+def _reconfigured(src: Path, dst: Path, model: dict) -> Path:
+    """``src`` with its stored config's ``model`` section updated by ``model`` (``args`` merged)."""
+    ckpt = load_checkpoint(src)
+    cfg = json.loads(ckpt["config"])
+    cfg["model"]["args"].update(model.pop("args", {}))
+    cfg["model"].update(model)
+    ckpt["config"] = json.dumps(cfg)
+    torch.save(ckpt, dst)
+    return dst
+
+
 def _eval(ckpt: Path, tmp_path: Path, setup) -> tuple[int, list[str]]:
-    return _cli("eval", "--checkpoint", str(ckpt), "--data", "sim:mri?n=1&size=16", "--out",
+    return _cli("eval", "--checkpoint", str(ckpt), "--data", "sim:mri?n=1&size=32", "--out",
                 str(tmp_path / "eval"), "--quiet")
 
 
@@ -88,3 +101,32 @@ def test_a_double_precision_checkpoint_still_loads(setup, tmp_path):
     ok = _tampered(setup["ckpt"], tmp_path / "double.pt", state_dict=double)
     rc, err = _recon(ok, tmp_path, setup)
     assert rc == 0, err
+
+
+def test_a_stored_config_asking_for_unbounded_work_is_refused_quickly(fault_log, setup,
+                                                                      tmp_path):
+    fault_log.describe("untrusted checkpoints: stored config asking for unbounded work",
+                       "an untrained tiny_mri (VarNet) checkpoint whose stored config asks for "
+                       "1e7 recursions (no weights of their own: strict loading passes), 1e7 "
+                       "eval recursions, 1e6 cascades, 40 pools, 1e5 channels, and a unified "
+                       "checkpoint with DISCO radius 40: `eval` and `recon --checkpoint` exit 2 "
+                       "with one line naming the key, each in under 10 s")
+    cases = [
+        (setup["ckpt"], dict(args=dict(recursions=10_000_000)), "model.args.recursions"),
+        (setup["ckpt"], dict(eval_recursions=10_000_000), "model.eval_recursions"),
+        (setup["ckpt"], dict(args=dict(num_cascades=1_000_000)), "model.args.num_cascades"),
+        (setup["ckpt"], dict(args=dict(pools=40)), "model.args.pools"),
+        (setup["ckpt"], dict(args=dict(chans=100_000)), "parameters"),
+    ]
+    unified = untrained_checkpoint(tmp_path / "unified.pt", "mri_unified_cpu",
+                                   overrides=["model.args.cascades=1"])
+    cases.append((unified, dict(args=dict(radius=40.0)), "radius 40"))
+    for i, (src, change, named) in enumerate(cases):
+        bad = _reconfigured(src, tmp_path / f"big{i}.pt", dict(change))
+        for verb in (_eval, _recon):
+            start = time.perf_counter()
+            rc, err = verb(bad, tmp_path, setup)
+            took = time.perf_counter() - start
+            assert rc == 2 and len(err) == 1 and named in err[0], (change, verb.__name__, err)
+            assert took < 10, (change, verb.__name__, took)
+            fault_log.case(f"{verb.__name__.strip('_')}: refused")
