@@ -18,6 +18,10 @@ key                 value
 
 Loading never executes code from the file: ``weights_only=True`` refuses every pickled object
 that is not a tensor or a plain container, and such a file raises :class:`CheckpointError`.
+Nor is a file's content trusted to be sane: weights of another dtype kind than the model's
+(complex or integer where real floating point is expected) are refused rather than cast, and the
+stored model config is bounded (:data:`MODEL_LIMITS`, :func:`check_model_limits`) before the
+model is built.
 """
 
 from __future__ import annotations
