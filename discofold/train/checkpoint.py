@@ -225,7 +225,8 @@ def load_checkpoint(path: str | os.PathLike, *, model_name: str | None = None,
 
 def _unpickling_error(p: Path, text: str) -> CheckpointError:
     """The refusal of ``weights_only=True``: a foreign object (untrusted) or garbage (corrupt)."""
-    detail = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    detail = re.search(r"Unsupported global: GLOBAL (\S+)", text) or \
+        re.search(r"unsupported GLOBAL (\S+)", text, re.IGNORECASE)  # torch >= 2.13 wording
     if detail:
         return CheckpointError(f"checkpoint '{p}' holds a pickled object ({detail.group(1)}) "
                                "that is not plain weights; it was refused and nothing in it was "

@@ -110,6 +110,24 @@ def test_a_pickle_payload_is_refused_and_never_runs(tmp_path, cfg):
     assert not marker.exists()
 
 
+class _Blocked:
+    """A payload whose module torch's loader blocks outright (another error wording)."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("true",))
+
+
+def test_a_blocked_module_payload_is_called_untrusted_not_corrupt(tmp_path, cfg):
+    good = save_checkpoint(tmp_path / "m.pt", _model(cfg), cfg, step=1)
+    ckpt = torch.load(good, weights_only=True)
+    ckpt["evil"] = _Blocked()
+    torch.save(ckpt, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match=r"pickled object \((posix|nt)\.system\)"):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
 def test_missing_corrupt_and_foreign_files(tmp_path, cfg):
     with pytest.raises(CheckpointError, match=r"nope\.pt' does not exist"):
         load_checkpoint(tmp_path / "nope.pt")
