@@ -29,6 +29,24 @@ TRAIN_COLUMNS = ("step", "loss", "lr", "grad_norm", "samples_per_s", "step_s", "
 VAL_COLUMNS = ("step", "elapsed_s", "val_loss", "val_psnr_db", "val_nmse_db", "best")
 
 
+def _record(line: str) -> dict | None:
+    """The JSON record of a log line; ``None`` for a blank line or one torn by a crash mid-write
+    (it is dropped on resume, like the records after the resumed step)."""
+    try:
+        rec = json.loads(line) if line.strip() else None
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _step(row: dict) -> int | None:
+    """The step of a CSV row; ``None`` for a row torn by a crash mid-write."""
+    try:
+        return int(row["step"])
+    except (TypeError, ValueError):
+        return None
+
+
 def _clean(v):
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
@@ -57,7 +75,7 @@ class RunLog:
     def _truncate(self, step: int) -> None:
         if self.jsonl.exists():
             keep = [ln for ln in self.jsonl.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= step]
+                    if (rec := _record(ln)) is not None and rec.get("step", 0) <= step]
             with atomic_write(self.jsonl, overwrite=True) as tmp:
                 tmp.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
         for path, cols in self.csv.values():
@@ -68,7 +86,8 @@ class RunLog:
                     # train.csv of an older discofold: its elapsed_s was the step duration
                     rows = [{**r, "step_s": r.get("elapsed_s", ""), "elapsed_s": ""}
                             for r in rows]
-                keep = [[r.get(c, "") for c in cols] for r in rows if int(r["step"]) <= step]
+                keep = [[r.get(c, "") for c in cols] for r in rows
+                        if _step(r) is not None and _step(r) <= step]
                 with atomic_write(path, overwrite=True) as tmp, \
                         tmp.open("w", newline="", encoding="utf-8") as f:  # current columns
                     csv.writer(f).writerows([list(cols), *keep])

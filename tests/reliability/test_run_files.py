@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,20 @@ def test_recovery_after_a_killed_overwrite(run_dir):
     (backup / "last.pt").write_bytes(b"old")
     assert recover_replaced(run_dir, RUN_FILES) == "discarded"
     assert not backup.exists() and _snapshot(run_dir) == before
+
+
+def test_resume_after_a_torn_log_line(run_dir):
+    """A crash in the middle of a log write leaves a torn last line; --resume drops it."""
+    with (run_dir / "log.jsonl").open("a") as f:
+        f.write('{"kind": "train", "step": 3, "lo')
+    with (run_dir / "train.csv").open("a") as f:
+        f.write("3,0.1")
+    with (run_dir / "val.csv").open("a") as f:
+        f.write("x,")
+    rc, err = _train(run_dir, "--resume")  # the finished 2-step run: nothing left to train
+    assert rc == 0, err
+    lines = (run_dir / "log.jsonl").read_text().splitlines()
+    assert all(json.loads(ln) for ln in lines)
+    steps = [int(r.split(",")[0]) for r in (run_dir / "train.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(steps) and steps[-1] == 2
+    assert (run_dir / "val.csv").read_text().splitlines()[-1] != "x,"
