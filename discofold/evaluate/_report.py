@@ -233,10 +233,17 @@ def render_report(run_dir: str | Path, out_dir: str | Path | None = None,
     link = Path(link_dir) if link_dir is not None else out
     shown = str(run) if folder_label is None else folder_label
     md, ht = [f"# {title}", "", f"Run folder: `{shown}`; discofold {__version__}.", ""], []
-    for present, make in ((doc is not None, lambda: _eval_sections(doc, run, out, link)),
-                          (has_train, lambda: _train_sections(run, out))):
+    for present, make, source in (
+            (doc is not None, lambda: _eval_sections(doc, run, out, link), "metrics.json"),
+            (has_train, lambda: _train_sections(run, out), "train.csv / val.csv")):
         if present:
-            m, h = make()
+            try:
+                m, h = make()
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                # a hand-edited or corrupt file: its structure is not what eval/train write
+                raise InputError(f"'{run}' {source} is malformed ({type(exc).__name__}: "
+                                 f"{str(exc)[:120]}); re-create it with discofold eval / "
+                                 "train") from None
             md += m + [""]
             ht += h
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"

@@ -152,3 +152,31 @@ def test_regular_figure_still_reported(fault_log, tmp_path):
     assert (out / "figures" / "a.png").read_bytes() == _png()
     assert 'src="figures/a.png"' in (out / "report.html").read_text()
     fault_log.case("reported")
+
+
+_CORRUPT = {
+    "summary not a list": lambda d: d.update(summary=5),
+    "row not an object": lambda d: d.update(summary=[3]),
+    "row without method": lambda d: d["summary"][0].pop("method"),
+    "metric as text": lambda d: d["summary"][0].update(psnr_mean="high"),
+    "family unknown": lambda d: d.update(family="ultrasound"),
+    "figures not an object": lambda d: d.update(figures=[1, 2]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CORRUPT))
+def test_corrupt_metrics_json_is_one_line(fault_log, tmp_path, case):
+    fault_log.describe("report: corrupt metrics.json",
+                       "a metrics.json with the right keys but wrong structure or types "
+                       "(summary not a list, a row without its method, a metric as text, an "
+                       "unknown family, figures not an object)")
+    run = tmp_path / "run"
+    run.mkdir()
+    _metrics(run, "fig_equispaced_x4.png")
+    doc = json.loads((run / "metrics.json").read_text())
+    _CORRUPT[case](doc)
+    (run / "metrics.json").write_text(json.dumps(doc))
+    rc, err = _cli("report", str(run))
+    _refused(rc, err, "metrics.json")
+    assert not (run / "report.html").exists()
+    fault_log.case("exit 2, one line")
