@@ -18,7 +18,7 @@ from discofold.cli import main
 from discofold.data import write_mri_file
 from discofold.train import load_checkpoint
 
-from .._checkpoints import untrained_checkpoint
+from .._checkpoints import tampered, untrained_checkpoint
 
 ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
@@ -28,13 +28,6 @@ def _cli(*argv: str) -> tuple[int, list[str]]:
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         rc = main(list(argv))
     return rc, err.getvalue().strip().splitlines()
-
-
-def _tampered(src: Path, dst: Path, **changes) -> Path:
-    ckpt = load_checkpoint(src)
-    ckpt.update(changes)
-    torch.save(ckpt, dst)
-    return dst
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +75,14 @@ def test_weights_of_another_dtype_kind_are_refused(fault_log, setup, tmp_path):
     swaps = {"complex": torch.complex(w, w), "int64": w.round().to(torch.int64),
              "bool": w > 0, "number": 1.5}
     for name, value in swaps.items():
-        bad = _tampered(setup["ckpt"], tmp_path / f"{name}.pt",
+        bad = tampered(setup["ckpt"], tmp_path / f"{name}.pt",
                         state_dict={**state, key: value})
         for verb in (_eval, _recon):
             rc, err = verb(bad, tmp_path, setup)
             assert rc == 2 and len(err) == 1, (name, verb.__name__, err)
             assert f"'{key}'" in err[0] and str(bad) in err[0], err
             fault_log.case(f"{verb.__name__.strip('_')}: refused")
-    rc, err = _eval(_tampered(setup["ckpt"], tmp_path / "five.pt", state_dict=5), tmp_path,
+    rc, err = _eval(tampered(setup["ckpt"], tmp_path / "five.pt", state_dict=5), tmp_path,
                     setup)
     assert rc == 2 and len(err) == 1 and "not a dictionary" in err[0], err
     fault_log.case("eval: refused")
@@ -98,7 +91,7 @@ def test_weights_of_another_dtype_kind_are_refused(fault_log, setup, tmp_path):
 def test_a_double_precision_checkpoint_still_loads(setup, tmp_path):
     state = load_checkpoint(setup["ckpt"])["state_dict"]
     double = {k: v.double() if v.is_floating_point() else v for k, v in state.items()}
-    ok = _tampered(setup["ckpt"], tmp_path / "double.pt", state_dict=double)
+    ok = tampered(setup["ckpt"], tmp_path / "double.pt", state_dict=double)
     rc, err = _recon(ok, tmp_path, setup)
     assert rc == 0, err
 

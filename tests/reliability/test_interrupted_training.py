@@ -26,6 +26,8 @@ import torch
 from discofold.cli import main
 from discofold.train import load_checkpoint, load_config, train
 
+from .._checkpoints import tampered
+
 STEPS = 12
 #: ~0.1 s per step on one core; a periodic checkpoint every 2 steps, no validation
 SETS = [f"train.steps={STEPS}", "train.checkpoint_every=2", "train.val_every=1000",
@@ -212,13 +214,6 @@ def _cli(*argv: str) -> tuple[int, list[str]]:
     return rc, err.getvalue().strip().splitlines()
 
 
-def _tampered(src: Path, dst: Path, **changes) -> Path:
-    ckpt = load_checkpoint(src)
-    ckpt.update(changes)
-    torch.save(ckpt, dst)
-    return dst
-
-
 def _eval(ckpt: Path, tmp_path: Path) -> tuple[int, list[str]]:
     return _cli("eval", "--checkpoint", str(ckpt), "--data", "sim:mri?n=1&size=16", "--out",
                 str(tmp_path / "eval"), "--quiet")
@@ -239,7 +234,7 @@ def test_a_pickle_payload_checkpoint_is_refused_by_eval_and_resume(fault_log, re
                        "file, given to `discofold eval --checkpoint` and `train --resume`: exit 2, "
                        "one line, the marker never appears")
     marker = tmp_path / "payload_ran"
-    evil = _tampered(reference, tmp_path / "evil.pt", evil=_Payload(str(marker)))
+    evil = tampered(reference, tmp_path / "evil.pt", evil=_Payload(str(marker)))
     for verb in (_eval, _resume):
         rc, err = verb(evil, tmp_path)
         assert rc == 2 and len(err) == 1, err
@@ -266,7 +261,7 @@ def test_a_checkpoint_of_another_model_or_version_is_refused(fault_log, referenc
         (_resume, dict(config=load_config("tiny_mri").to_json()), r"another config; differing"),
     ]
     for i, (verb, change, message) in enumerate(cases):
-        bad = _tampered(reference, tmp_path / f"bad{i}.pt", **change)
+        bad = tampered(reference, tmp_path / f"bad{i}.pt", **change)
         rc, err = verb(bad, tmp_path)
         assert rc == 2 and len(err) == 1 and re.search(message, err[0]), (change.keys(), err)
         fault_log.case("refused: " + ", ".join(change))
