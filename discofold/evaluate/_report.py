@@ -11,6 +11,11 @@ file or folder the report writes) may be a symbolic link, so a crafted run folde
 make the report copy another file of the user into it nor write outside the report folder.
 Such a path is refused with one line naming it.
 
+Every field taken from the run folder (names, values, the folder's own name, figure paths,
+``config.json``) is escaped in ``report.html`` and neutralised in ``report.md`` (:func:`_md`):
+markdown passes raw HTML through to the browser that renders it, so a ``<script>`` in
+``metrics.json`` must reach neither file as markup.
+
 Sources read from ``run_dir``:
 
 - ``metrics.json`` (``discofold eval``): the tables per setting and the comparison figures;
@@ -28,6 +33,7 @@ import os
 import shutil
 import stat
 from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from .._version import __version__
 from ..data._atomic import refuse_link
@@ -43,6 +49,36 @@ _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222
         "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
         "td:first-child,th:first-child{text-align:left}th{background:#eee}"
         "img{max-width:100%}.note{color:#666;font-size:90%}")
+
+
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|"})
+
+
+def _md(value) -> str:
+    """``value`` as inert markdown text on one line: HTML (``<script>``, tags, entities) shown
+    as text, never passed through, and no markdown structure (code spans, emphasis, links,
+    table cells) opened by it.  Every field that comes from a run folder goes through here."""
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.translate(_MD_SPECIAL)
+
+
+def _md_link(rel: str) -> str:
+    """A relative figure path as a markdown link target: percent-encoded, so that no ``)``,
+    space, ``<`` or quote in a crafted file name can end the link or open a tag."""
+    return quote(rel, safe="/")
+
+
+def _md_json(text: str) -> str:
+    """``config.json`` as the body of a fenced code block: parsed and re-serialised with
+    ``<``, ``>`` and ``&`` as JSON ``\\u`` escapes (same JSON, no raw tag), so no line can
+    close the fence or carry markup; a file that is not JSON is not shown."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return "(config.json is not valid JSON; not shown)"
+    dumped = json.dumps(doc, indent=2, ensure_ascii=True)
+    return dumped.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _member(run: Path, rel, what: str) -> Path | None:
@@ -132,14 +168,15 @@ def _eval_sections(doc: dict, run_dir: Path, out_dir: Path, link_dir: Path):
     """Markdown and HTML of the evaluation part."""
     fam = doc.get("family") or "mri"
     info = doc.get("info", {})
-    md = ["## Evaluation", "", f"Model: `{info.get('model')}`; data: `{info.get('data')}`; "
-          f"baselines: {', '.join(info.get('baselines', [])) or 'none'}.", ""]
+    baselines = ", ".join(str(b) for b in info.get("baselines", [])) or "none"
+    md = ["## Evaluation", "", f"Model: {_md(info.get('model'))}; data: "
+          f"{_md(info.get('data'))}; baselines: {_md(baselines)}.", ""]
     ht = ["<h2>Evaluation</h2>", f"<p>Model: <code>{html.escape(str(info.get('model')))}</code>;"
           f" data: <code>{html.escape(str(info.get('data')))}</code>.</p>"]
     for key, title, rows in _groups(doc):
-        md += [f"### {title}", "", "| " + " | ".join(_head(fam)) + " |",
+        md += [f"### {_md(title)}", "", "| " + " | ".join(_head(fam)) + " |",
                "|" + "---|" * len(_head(fam))]
-        md += ["| " + " | ".join(_cells(s, fam)) + " |" for s in rows]
+        md += ["| " + " | ".join(_md(c) for c in _cells(s, fam)) + " |" for s in rows]
         ht += [f"<h3>{html.escape(title)}</h3>", "<table><tr>" + "".join(
             f"<th>{html.escape(h)}</th>" for h in _head(fam)) + "</tr>"]
         ht += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(s, fam)) + "</tr>"
@@ -149,12 +186,12 @@ def _eval_sections(doc: dict, run_dir: Path, out_dir: Path, link_dir: Path):
         src = _member(run_dir, fig, "figure") if fig else None
         if src is not None:
             link = _copy(src, out_dir, link_dir, fig)
-            md += ["", f"![{title}]({link})"]
+            md += ["", f"![{_md(title)}]({_md_link(link)})"]
             ht.append(f'<img src="{html.escape(link)}" alt="{html.escape(title)}">')
         md.append("")
     unit = "volumes (per-volume fastMRI metrics)" if fam == "mri" else \
         f"frames (images in dB, {info.get('dynamic_range_db', 40):g} dB dynamic range)"
-    md.append(f"_mean ± sample std over n {unit}._")
+    md.append(f"_mean ± sample std over n {_md(unit)}._")
     ht.append(f'<p class="note">mean ± sample std over n {html.escape(unit)}.</p>')
     return md, ht
 
@@ -164,24 +201,24 @@ def _train_sections(run_dir: Path, out_dir: Path):
     val = _read_csv(_member(run_dir, "val.csv", "validation log"))
     loss_curve(train, val, out_dir / "loss.png")
     last = train[-1] if train else {}
-    md = ["## Training", "", f"Steps: {last.get('step', '?')}; final training loss: "
-          f"{last.get('loss', '?')}."]
+    lines = [f"Steps: {last.get('step', '?')}; final training loss: {last.get('loss', '?')}."]
     best = best_row(val)
     if best:
         nmse = best.get("val_nmse_db")
-        md.append(f"Best validation loss {best['val_loss']} at step {best['step']} "
-                  f"(PSNR {best.get('val_psnr_db', '?')} dB"
-                  + (f", NMSE {nmse} dB)." if nmse else ")."))
+        lines.append(f"Best validation loss {best['val_loss']} at step {best['step']} "
+                     f"(PSNR {best.get('val_psnr_db', '?')} dB"
+                     + (f", NMSE {nmse} dB)." if nmse else ")."))
     cfg = _member(run_dir, "config.json", "run configuration")
     figs = [("loss.png", "loss curve")] + ([("learning.png", "learning curve")] if val else [])
     if val:
         learning_curve(val, out_dir / "learning.png")
-    md += ["", *(f"![{alt}]({name})" for name, alt in figs), ""]
-    ht = ["<h2>Training</h2>", "<p>" + html.escape(" ".join(md[2:4])) + "</p>",
+    md = ["## Training", "", *(_md(line) for line in lines), "",
+          *(f"![{alt}]({name})" for name, alt in figs), ""]
+    ht = ["<h2>Training</h2>", "<p>" + html.escape(" ".join(lines)) + "</p>",
           *(f'<img src="{name}" alt="{alt}">' for name, alt in figs)]
     if cfg is not None:
         text = cfg.read_text(encoding="utf-8")
-        md += ["Configuration:", "", "```json", text.strip(), "```", ""]
+        md += ["Configuration:", "", "```json", _md_json(text), "```", ""]
         ht.append(f"<details><summary>configuration</summary><pre>{html.escape(text)}</pre>"
                   "</details>")
     return md, ht
@@ -232,7 +269,8 @@ def render_report(run_dir: str | Path, out_dir: str | Path | None = None,
         refuse_link(out / name, "report file")
     link = Path(link_dir) if link_dir is not None else out
     shown = str(run) if folder_label is None else folder_label
-    md, ht = [f"# {title}", "", f"Run folder: `{shown}`; discofold {__version__}.", ""], []
+    md, ht = [f"# {_md(title)}", "", f"Run folder: {_md(shown)}; discofold {__version__}.",
+              ""], []
     for present, make, source in (
             (doc is not None, lambda: _eval_sections(doc, run, out, link), "metrics.json"),
             (has_train, lambda: _train_sections(run, out), "train.csv / val.csv")):

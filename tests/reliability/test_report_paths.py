@@ -8,11 +8,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from discofold.cli import main
+from discofold.evaluate._tables import setting_key
 
 ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
@@ -180,3 +182,53 @@ def test_corrupt_metrics_json_is_one_line(fault_log, tmp_path, case):
     _refused(rc, err, "metrics.json")
     assert not (run / "report.html").exists()
     fault_log.case("exit 2, one line")
+
+
+_SCRIPT = "<script>alert(1)</script>"
+_MARKUP = re.compile(r"<\s*[A-Za-z/!?]")  # an opening tag, closing tag, comment or PI
+
+
+def test_report_md_passes_no_markup_through(fault_log, tmp_path):
+    fault_log.describe("report: HTML injection into report.md",
+                       "metrics.json with <script>, <img onerror> and markdown breakouts (a "
+                       "backtick, a '|', a link) in the model, data, baselines, pattern and "
+                       "method names and a figure file named '<script>…png'; config.json "
+                       "strings with <script> and a closing code fence, config.json not JSON; "
+                       "a run folder named <script>; report.md must hold no tag")
+    run = tmp_path / "<script>alert(1)"
+    run.mkdir()
+    evil = [_SCRIPT, "<img src=x onerror=alert(1)>", "`</code><script>x</script>",
+            "a|b](javascript:alert(1))"]
+    figure = "<script>alert(1).png"
+    (run / figure).write_bytes(_png())
+    _metrics(run, figure)
+    doc = json.loads((run / "metrics.json").read_text())
+    doc["info"] = {"model": evil[0], "data": evil[1], "baselines": evil[2:],
+                   "dynamic_range_db": 40}
+    doc["summary"][0].update(pattern=evil[1], method=evil[0])
+    doc["summary"].append({**doc["summary"][0], "method": evil[3]})
+    doc["figures"] = {setting_key(evil[1], 4): figure}
+    (run / "metrics.json").write_text(json.dumps(doc))
+    # the curves refuse non-numbers in the CSVs: config.json is the free text of a run
+    (run / "train.csv").write_text("step,loss\n1,0.5\n")
+    (run / "val.csv").write_text("step,elapsed_s,val_loss,val_psnr_db,val_nmse_db,best\n"
+                                 "1,1.0,0.25,20.0,-10.0,True\n")
+    (run / "config.json").write_text(json.dumps({"name": "```\n" + _SCRIPT, "x": evil[1]}))
+    rc, err = _cli("report", str(run), "--quiet")
+    assert rc == 0, err
+    md = (run / "report.md").read_text(encoding="utf-8")
+    assert "<script" not in md.lower() and not _MARKUP.search(md), md
+    fault_log.case("metrics.json fields: no markup")
+    assert md.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 2  # shown as text, not lost
+    assert "](%3Cscript%3Ealert%281%29.png)" in md  # the figure link is percent-encoded
+    fences = [ln for ln in md.splitlines() if ln.lstrip().startswith("```")]
+    assert fences == ["```json", "```"] and "\\u003cscript\\u003e" in md  # the fence holds
+    fault_log.case("config.json: no markup, fence intact")
+    page = (run / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page.lower()
+    fault_log.case("report.html: no script")
+    (run / "config.json").write_text("{not json " + _SCRIPT)
+    rc, err = _cli("report", str(run), "--quiet", "--overwrite")
+    md = (run / "report.md").read_text(encoding="utf-8")
+    assert rc == 0 and "<script" not in md.lower() and "not valid JSON" in md, (rc, err)
+    fault_log.case("config.json not JSON: not shown")
