@@ -34,7 +34,6 @@ import json
 import re
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -136,10 +135,12 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo into ``args.out`` (staged, then moved into place)."""
+    from ..data._atomic import make_temp_dir
+
     out = Path(args.out)
     _check_out(out, args.overwrite)
     try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        stage = make_temp_dir(f".{out.name}.partial-", out.parent)
     except OSError as exc:
         raise InputError(f"--out '{out}': cannot write to '{out.parent}' ({exc.strerror})"
                          ) from None

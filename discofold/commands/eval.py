@@ -26,11 +26,10 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from ..data._atomic import refuse_link
+from ..data._atomic import make_temp_dir, refuse_link
 from ..errors import InputError
 from ._common import progress
 
@@ -144,7 +143,7 @@ def publish_dir(out: Path, write) -> list[Path]:
     parent = out.parent if str(out.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        tmp = make_temp_dir(f".{out.name}.tmp-", parent)
     except OSError as exc:
         raise InputError(f"--out '{out}': cannot create the folder ({exc.strerror})") from None
     try:

@@ -20,6 +20,14 @@ FIFO, a device, a socket) is refused.  :func:`open_nofollow` is the same rule fo
 appended to in place (run logs); :func:`refuse_link` for a caller that checks up front.
 
 Values: :func:`refuse_non_finite` keeps a writer from publishing NaN or Inf as a result.
+
+Permissions: a published file gets ``0o666 & ~umask`` and a folder made by :func:`make_temp_dir`
+``0o777 & ~umask`` (0644 / 0755 under the usual umask 022), as ``open`` and ``mkdir`` would
+give; ``tempfile`` alone would leave 0600 / 0700.  A file replaced with ``overwrite`` gets the
+same umask-derived mode, not the old file's.  The umask is read from the ``Umask:`` line of
+``/proc/self/status`` (Linux >= 4.7), which changes nothing; elsewhere ``os.umask`` is set and
+restored at once, set to 077 in between (a thread creating a file in that instant gets a
+stricter mode, never a looser one).
 """
 
 from __future__ import annotations
@@ -37,7 +45,47 @@ from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["atomic_write", "check_writable", "open_nofollow", "refuse_link", "refuse_non_finite"]
+__all__ = ["atomic_write", "check_writable", "make_temp_dir", "open_nofollow", "refuse_link",
+           "refuse_non_finite"]
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it where the system allows (see the module
+    docstring)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8) & 0o777
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o077)
+    os.umask(old)
+    return old
+
+
+def make_temp_dir(prefix: str, dir: str | os.PathLike) -> Path:
+    """:func:`tempfile.mkdtemp` in ``dir`` with the mode ``mkdir`` would give
+    (``0o777 & ~umask``) instead of 0700; the caller renames it into place.
+
+    Raises
+    ------
+    OSError
+        As :func:`tempfile.mkdtemp`.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=dir))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+                     | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            os.fchmod(fd, 0o777 & ~_current_umask())
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+        raise
+    return path
 
 
 def check_writable(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -179,10 +227,13 @@ def atomic_write(path: str | os.PathLike, overwrite: bool = False) -> Iterator[P
     path = check_writable(path, overwrite)
     _remove_stale_temps(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp",
-                                dir=path.parent)
-    os.close(fd)
+                                dir=path.parent)  # O_EXCL | O_NOFOLLOW, mode 0600
     tmp = Path(name)
     try:
+        try:
+            os.fchmod(fd, 0o666 & ~_current_umask())  # on the open file: no path to redirect
+        finally:
+            os.close(fd)
         yield tmp
         _publish(tmp, path, overwrite)
     except RuntimeError as exc:  # h5py's close after a failed write hides the OSError

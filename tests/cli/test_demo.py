@@ -62,6 +62,16 @@ def test_quick_demo_writes_the_report_in_under_30_s(quick):
     assert not list(out.parent.glob(".report.partial-*"))
 
 
+def test_quick_demo_folder_and_files_honour_the_umask(quick):
+    # staged in a tempfile.mkdtemp folder (0700) and renamed: it must get what mkdir gives
+    from discofold.data._atomic import _current_umask
+
+    out, umask = quick[0], _current_umask()
+    for p in (out, *out.rglob("*")):
+        want = (0o777 if p.is_dir() else 0o666) & ~umask
+        assert (p.stat().st_mode & 0o777) == want, f"{p}: {p.stat().st_mode & 0o777:04o}"
+
+
 def test_quick_demo_zero_filled_matches_independent_numpy_reference(quick):
     out = quick[0]
     plan = demo.PLANS["quick"]
