@@ -18,7 +18,10 @@ key                 value
 
 Loading never executes code from the file: ``weights_only=True`` refuses every pickled object
 that is not a tensor or a plain container, and such a file raises :class:`CheckpointError`.
-Nor is a file's content trusted to be sane: weights of another dtype kind than the model's
+Nor is a file's content trusted to be sane: every entry has the type the loaders expect
+(``format_version`` an integer, ``step`` an integer in [0, 2**63), ``config`` a JSON object,
+``state_dict`` a dictionary with string keys; the training state of a resumable file is checked
+by :mod:`discofold.train._resume`), weights of another dtype kind than the model's
 (complex or integer where real floating point is expected) are refused rather than cast, and the
 stored model config is bounded (:data:`MODEL_LIMITS`, :func:`check_model_limits`) before the
 model is built.
@@ -235,13 +238,62 @@ def _unpickling_error(p: Path, text: str) -> CheckpointError:
                            "as plain weights)")
 
 
+def _kind(value) -> str:
+    return type(value).__name__
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_entries(ckpt: dict, p: Path) -> None:
+    """The type of every entry the loaders read, so that no later comparison or conversion
+    (``format_version != 1`` on a tensor, ``int(step)`` of a string, ``json.loads`` of a
+    number) fails inside torch or the standard library; one line naming the entry."""
+    def bad(key: str, expected: str, value) -> CheckpointError:
+        kind = _kind(value)
+        shown = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            shown += f" ({str(value)[:40]!r})"
+        return CheckpointError(f"checkpoint '{p}': entry '{key}' is {shown}, not {expected}; "
+                               "the file was not written by discofold or was altered")
+
+    for key in ("format_version", "config_version"):
+        if not _is_int(ckpt[key]):
+            raise bad(key, "an integer", ckpt[key])
+    for key in ("model_name", "config"):
+        if not isinstance(ckpt[key], str):
+            raise bad(key, "a string", ckpt[key])
+    if not _is_int(ckpt["step"]) or not 0 <= ckpt["step"] < 2**63:
+        raise bad("step", "an integer in [0, 2**63)", ckpt["step"])
+    if not isinstance(ckpt["state_dict"], dict) or \
+            not all(isinstance(k, str) for k in ckpt["state_dict"]):
+        raise bad("state_dict", "a dictionary of tensors with string keys",
+                  ckpt["state_dict"])
+    if not isinstance(ckpt.get("metrics", {}), dict):
+        raise bad("metrics", "a dictionary", ckpt["metrics"])
+    if not isinstance(ckpt.get("resumable", False), bool):
+        raise bad("resumable", "true or false", ckpt["resumable"])
+    try:
+        config = json.loads(ckpt["config"])
+    except (ValueError, RecursionError) as exc:  # or an integer of more than 4300 digits
+        raise CheckpointError(f"checkpoint '{p}': entry 'config' is not valid JSON "
+                              f"({str(exc)[:80]})") from None
+    if not isinstance(config, dict) or not all(isinstance(v, dict) for k, v in config.items()
+                                               if k != "version"):
+        raise CheckpointError(f"checkpoint '{p}': entry 'config' is not a JSON object of "
+                              "[model], [data] and [train] tables")
+
+
 def _check_format(ckpt, p: Path) -> None:
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("format"), str) or \
+            ckpt["format"] != FORMAT:
         raise CheckpointError(f"checkpoint '{p}' is not a discofold checkpoint (no "
                               f"format='{FORMAT}' entry)")
     missing = [k for k in _REQUIRED if k not in ckpt]
     if missing:
         raise CheckpointError(f"checkpoint '{p}' is incomplete: missing {missing}")
+    _check_entries(ckpt, p)
     if ckpt["format_version"] != _FORMAT_VERSION:
         raise CheckpointError(f"checkpoint '{p}' has format version {ckpt['format_version']}; "
                               f"this discofold reads version {_FORMAT_VERSION}")
@@ -251,12 +303,14 @@ def _check_format(ckpt, p: Path) -> None:
                               f"this discofold uses config version {CONFIG_VERSION}")
 
 
-def checkpoint_config(ckpt: dict) -> Config:
-    """The :class:`Config` stored in a checkpoint."""
+def checkpoint_config(ckpt: dict, where: str = "the checkpoint") -> Config:
+    """The :class:`Config` stored in a checkpoint; ``where`` (e.g. ``"checkpoint 'x.pt'"``)
+    starts the message of the :class:`CheckpointError` raised when it cannot be read."""
     try:
         return config_from_dict(json.loads(ckpt["config"]))
-    except (json.JSONDecodeError, TypeError, ConfigError) as exc:
-        raise CheckpointError(f"the checkpoint's stored config cannot be read: {exc}") from None
+    except (json.JSONDecodeError, RecursionError, TypeError, ConfigError) as exc:
+        message = " ".join(str(exc).split())
+        raise CheckpointError(f"{where}: its stored config cannot be read: {message}") from None
 
 
 def load_state_strict(model: nn.Module, state_dict: dict, where: str = "checkpoint") -> None:
@@ -330,7 +384,7 @@ def build_from_checkpoint(path: str | os.PathLike, device: str | torch.device = 
     from ..models import build
 
     ckpt = load_checkpoint(path, model_name=model_name)
-    cfg = checkpoint_config(ckpt)
+    cfg = checkpoint_config(ckpt, f"checkpoint '{path}'")
     check_model_limits(cfg, ckpt["state_dict"], f"checkpoint '{path}'")
     try:
         model = build(cfg.model.name, **cfg.model.args)

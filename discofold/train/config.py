@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import ConfigError, require
 from ._config_limits import MAX_DEPTH, check_depth, check_numbers
+from ._model_args import check_model_args
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -372,6 +373,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"config version {cfg.version} is not supported (this discofold reads "
                           f"version {CONFIG_VERSION})")
     check_numbers(cfg, tuple(_SECTIONS))
+    check_model_args(cfg.model.name, cfg.model.args)
     d, t = cfg.data, cfg.train
     _choice(d.kind, _DATA_KINDS, "data.kind")
     _choice(t.loss, _LOSSES, "train.loss")

@@ -46,7 +46,8 @@ from ..models import build
 from . import distributed as D
 from ._logs import RunLog
 from ._optim import parameter_groups
-from ._rng import capture, find_generators, isolated_global_rng, restore
+from ._resume import restore_training_state
+from ._rng import capture, find_generators, isolated_global_rng
 from .checkpoint import (
     check_resume_compatible,
     load_checkpoint,
@@ -164,16 +165,8 @@ class _Run:
         ckpt = load_checkpoint(path)
         check_resume_compatible(ckpt, self.cfg, f"checkpoint '{path}'")
         load_state_strict(self.model, ckpt["state_dict"], f"checkpoint '{path}'")
-        try:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-        except ValueError as exc:  # e.g. parameter groups of an older discofold
-            raise CheckpointError(f"checkpoint '{path}' holds an optimiser state this run "
-                                  f"cannot continue ({exc}); start a new run from its "
-                                  "weights instead") from None
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        missing = restore(ckpt["rng"], self.generators)
-        if missing:
-            raise CheckpointError(f"checkpoint '{path}' lacks the random state of {missing}")
+        restore_training_state(ckpt, f"checkpoint '{path}'", self.optimizer, self.scheduler,
+                               self.generators)
         self.step = int(ckpt["step"])
         self.best = float(ckpt.get("best_val_loss", math.inf))
         self.first_loss = ckpt.get("first_loss")

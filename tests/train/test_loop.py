@@ -83,13 +83,13 @@ def test_killed_and_resumed_run_reaches_the_same_weights(tmp_path, name):
 
 def test_resume_without_the_recursion_generator_state_would_differ(tmp_path, monkeypatch):
     """The exact-resume test is sensitive: forgetting the models' generators changes the run."""
-    import discofold.train.loop as loop
+    import discofold.train._resume as resume
 
     cfg = _cfg("tiny_blockcs")
     ref = train(cfg, tmp_path / "ref", quiet=True)
     with pytest.raises(_Stop):
         train(cfg, tmp_path / "run", quiet=True, callbacks=[_raise_at(3, _Stop())])
-    monkeypatch.setattr(loop, "restore", lambda state, gens: [])  # drop every saved RNG state
+    monkeypatch.setattr(resume, "restore", lambda state, gens: [])  # drop every saved RNG state
     res = train(cfg, tmp_path / "run", resume=True, quiet=True)
     a, b = _weights(ref.last), _weights(res.last)
     assert any(not torch.equal(a[k], b[k]) for k in a)
