@@ -16,7 +16,8 @@ in one atomic step (a failed or interrupted run leaves no partial file), and an 
 is kept unless ``--overwrite``.
 
 Output: MRI ``reconstruction`` float32 ``(slices, h, w)`` magnitude (RSS of the coil images for
-multi-coil data, centre-cropped to the target size when the file has a target) with the input's
+multi-coil data, centre-cropped to the target size when the file has a target, else to the
+``reconSpace`` matrix of its ``ismrmrd_header`` as fastMRI's test layout expects) with the input's
 attributes plus ``recon_method``, ``recon_params`` and ``recon_input``; radar ``image`` complex64
 ``(frames, H, W)`` with the input's ``extent_m``, ``image_shape``, ``snr_db``, ``scenario`` and
 the same three ``recon_*`` attributes.

@@ -14,6 +14,14 @@
     averaged); multi-coil maps are birdcage maps truncated to their central ``7 × 7`` Fourier
     modes, so that ``F(S_c x)`` stays analytic (a finite sum of shifted ellipse transforms).
     The ``acceleration`` attr is always the TRUE one: ``H·W / measured samples``.
+    ``--layout`` (Cartesian only for the fastMRI ones; ``docs/formats.md``): ``combined``
+    (default) is the layout above, masked k-space, ``mask`` and the target in one file;
+    ``fastmri-train`` writes fastMRI's train / val layout, the FULL noisy k-space and the target,
+    no mask; ``fastmri-test`` fastMRI's test layout, the masked k-space and ``mask``, no target.
+    Every file carries the ``ismrmrd_header`` fastMRI's ``SliceDataset`` reads.  The noise of
+    ``fastmri-train`` has the σ that ``--snr-db`` gives on the samples ``--pattern`` measures,
+    drawn as for the other layouts, so the three layouts of one ``(--seed, i)`` and options agree
+    exactly: test / combined k-space = ``mask ⊙`` train k-space.
 ``radar``
     ``--n`` radar HDF5 files ``radar_00000.h5, ...`` of ``--frames`` frames each
     (:func:`discofold.data.simulate_radar_file`): echo, aperture mask, reference image and
@@ -55,6 +63,7 @@ from ..data import (
     simulate_radar_file,
     write_mri_file,
 )
+from ..data.noise import complex_randn, noise_sigma
 from ..data.phantoms import pixel_centres, rasterize_ellipses
 from ..errors import InputError
 from ..operators import gaussian_block_matrix, measurements_for_ratio
@@ -69,13 +78,15 @@ from ._common import (
     progress,
 )
 
-__all__ = ["register", "run", "TRAJECTORIES"]
+__all__ = ["register", "run", "LAYOUTS", "TRAJECTORIES"]
 
 #: ``--pattern`` names of non-Cartesian trajectories -> ``make_trajectory`` names.
 TRAJECTORIES = {"radial_traj": "radial", "spiral_traj": "spiral"}
 _COIL_MODES = 3  # coil maps keep Fourier modes -3..3 along each axis (non-Cartesian)
 _SPIRAL_INTERLEAVES, _SPIRAL_ALPHA = 8, 1.5
 _FULL = [PatternSpec("equispaced", 1.0)]  # acceleration 1: every column, the full k-space
+#: ``--layout`` of ``simulate mri``: discofold's one-file layout and fastMRI's two splits.
+LAYOUTS = ("combined", "fastmri-train", "fastmri-test")
 
 
 # ----------------------------------------------------------------------------- parser
@@ -130,6 +141,10 @@ def _add_mri(mri: argparse.ArgumentParser) -> None:
     mri.add_argument("--center-fraction", type=float, default=None)
     mri.add_argument("--oversample", type=positive_int, default=2,
                      help="simulation grid refinement (Cartesian; 1 = inverse crime)")
+    mri.add_argument("--layout", choices=LAYOUTS, default="combined",
+                     help="combined: masked k-space, mask and target in one file (default); "
+                     "fastmri-train: full k-space and target (fastMRI train/val); fastmri-test: "
+                     "masked k-space and mask, no target (fastMRI test)")
 
 
 def _add_radar(radar: argparse.ArgumentParser) -> None:
@@ -191,6 +206,9 @@ def _check_mri(args) -> None:
     if args.coils < 0:
         raise InputError(f"--coils must be >= 0 (0 or 1: single-coil), got {args.coils}")
     if args.pattern in TRAJECTORIES:
+        if args.layout != "combined":
+            raise InputError(f"--layout {args.layout}: fastMRI has no non-Cartesian layout; "
+                             f"--pattern {args.pattern} needs --layout combined")
         if args.source != "phantom":
             raise InputError(f"--pattern {args.pattern}: non-Cartesian data is simulated from "
                              f"the analytic k-space of phantoms; use --source phantom")
@@ -241,12 +259,27 @@ def _mri_cartesian(args, index: int, path: Path) -> float:
     kmask = mask if mask.ndim == 2 else mask.expand(args.size[0], -1)
     kmask = kmask.expand(full.shape)
     noise_g = torch.Generator().manual_seed(derive_seed(args.seed, index, 2))
+    source = "+".join(sorted(set(used)))
+    if args.layout == "fastmri-train":  # full k-space + the noise add_noise would draw
+        sigma = 0.0 if args.snr_db is None else noise_sigma(full * kmask, args.snr_db, kmask)
+        y = full + complex_randn(full.shape, noise_g, dtype=full.dtype) * sigma
+        attrs = _attrs(args, index, 1.0, source, sigma)
+        for key in ("acceleration", "nominal_acceleration", "pattern"):
+            del attrs[key]  # nothing is undersampled
+        write_mri_file(path, y.to(torch.complex64), target=target, attrs=attrs,
+                       overwrite=args.overwrite)
+        return 1.0
     y, sigma = add_noise(full * kmask, args.snr_db, noise_g, mask=kmask)
-    attrs = _attrs(args, index, pattern.acceleration, "+".join(sorted(set(used))), sigma)
+    attrs = _attrs(args, index, pattern.acceleration, source, sigma)
     attrs.update(num_low_frequencies=int(pattern.num_low_frequencies),
                  center_fraction=pattern.meta.get("center_fraction"))
-    write_mri_file(path, (y * kmask).to(torch.complex64), mask=mask, target=target,
-                   attrs=attrs, overwrite=args.overwrite)
+    keep = args.layout == "combined"  # fastMRI's test layout holds no target
+    if not keep:
+        attrs.update(max=float(target.max()),
+                     norm=float(np.linalg.norm(target.numpy().astype(np.float64))))
+    write_mri_file(path, (y * kmask).to(torch.complex64), mask=mask,
+                   target=target if keep else None, attrs=attrs, overwrite=args.overwrite,
+                   recon_size=tuple(target.shape[-2:]))
     return float(pattern.acceleration)
 
 
@@ -340,8 +373,11 @@ def _run_mri(args, out: Path) -> str:
     _check_mri(args)
     one = _mri_noncartesian if args.pattern in TRAJECTORIES else _mri_cartesian
     accel = _write_all(args, out, "mri", lambda i, p: one(args, i, p))
-    return (f"wrote {len(accel)} MRI file(s) to {out} (pattern {args.pattern}, true "
-            f"acceleration {min(accel):.3f}-{max(accel):.3f}, nominal {args.acceleration:g})")
+    if args.layout == "fastmri-train":
+        return f"wrote {len(accel)} fully sampled MRI file(s) to {out} (fastMRI train layout)"
+    return (f"wrote {len(accel)} MRI file(s) to {out} (layout {args.layout}, pattern "
+            f"{args.pattern}, true acceleration {min(accel):.3f}-{max(accel):.3f}, nominal "
+            f"{args.acceleration:g})")
 
 
 # ----------------------------------------------------------------------------- radar

@@ -9,14 +9,18 @@ Layout
 - optional ``reconstruction_rss`` (multi-coil) / ``reconstruction_esc`` (single-coil) float32
   ``(slices, h, w)``.
 - attrs ``max``, ``norm``, ``acquisition``; optional ``acceleration``, ``num_low_frequencies``,
-  ``pattern``.
+  ``pattern``, ``patient_id``.
+- ``ismrmrd_header``: ISMRMRD XML (:mod:`discofold.data._ismrmrd`); fastMRI's ``SliceDataset``
+  requires it, so :func:`write_mri_file` always writes one.  Read, it is optional: only its
+  ``reconSpace`` matrix is used, as the size of the output of a file without a target.
 - output files: ``reconstruction`` float32 ``(slices, h, w)``.
 
 Files are always opened with ``h5py.File(path, "r")`` and read one slice at a time.  Every
 problem with a file raises :class:`~discofold.errors.FormatError` naming the file and the key.
 
 (One module per format: the reader, the writers and the image-space resize they share; about
-500 lines, kept together so the format is defined in one place.)
+600 lines, kept together so the format is defined in one place; the ISMRMRD header is in
+:mod:`discofold.data._ismrmrd`.)
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from ..errors import DiscofoldError, FormatError, InputError, ShapeError
 from ..operators import fftc, ifftc
 from ._atomic import atomic_write, refuse_non_finite
 from ._h5local import local_get
+from ._ismrmrd import checked_recon_size, header_xml, trajectory_name
+from ._ismrmrd import recon_size as header_recon_size
 
 __all__ = [
     "MRISlice",
@@ -69,6 +75,9 @@ class MRISlice:
     attrs : dict
     file : str
     slice_index : int
+    recon_size : (h, w) or None
+        The file's ``ismrmrd_header`` reconstruction matrix (fastMRI's ``recon_size``) when it
+        is no larger than ``matrix``; ``None`` otherwise.
     """
 
     kspace: torch.Tensor
@@ -79,6 +88,16 @@ class MRISlice:
     attrs: dict
     file: str
     slice_index: int
+    recon_size: tuple[int, int] | None = None
+
+    @property
+    def output_shape(self) -> tuple[int, int] | None:
+        """``(h, w)`` a reconstruction of this slice is centre-cropped to: the target's shape,
+        else ``recon_size`` (fastMRI's test layout: 640 × 368 k-space, 320 × 320 images), else
+        ``None`` (the full matrix)."""
+        if self.target is not None:
+            return tuple(self.target.shape[-2:])
+        return self.recon_size
 
     @property
     def multicoil(self) -> bool:
@@ -265,6 +284,7 @@ class FastMRIFile:
         self.num_coils = self.kspace_shape[1] if ks.ndim == 4 or self.noncartesian else 1
         self.mask = self._read_mask()
         self.target_key = self._validate_target()
+        self.recon_size = self._read_recon_size()
         self._key = "attrs"
         self.attrs = _attrs_to_python(self._f.attrs)
 
@@ -307,6 +327,21 @@ class FastMRIFile:
         if not np.isin(m, (0, 1)).all():
             raise _fail(self.path, "mask", "values must be 0/1 (or bool)")
         return torch.from_numpy(m.astype(bool))
+
+    def _read_recon_size(self) -> tuple[int, int] | None:
+        """The header's reconstruction matrix if it is a crop of ``matrix``, else ``None``
+        (a missing or unreadable header is not an error)."""
+        try:
+            ds = local_get(self._f, "ismrmrd_header", self.path)
+            if (not isinstance(ds, h5py.Dataset) or ds.shape != () or ds.dtype.kind not in "SO"
+                    or ds.dtype.itemsize > 1 << 20):  # a variable-length one is in the file
+                return None
+            size = header_recon_size(ds[()])
+        except (DiscofoldError, *_READ_ERRORS):  # e.g. an external link: ignored, not followed
+            return None
+        if size is None or size[0] > self.matrix[0] or size[1] > self.matrix[1]:
+            return None
+        return size
 
     def _validate_target(self):
         present = [k for k in _TARGET_KEYS if local_get(self._f, k, self.path) is not None]
@@ -364,7 +399,9 @@ class FastMRIFile:
         if self.target_key is not None:
             target = torch.from_numpy(self._read(self.target_key, index).astype(np.float32))
         traj = None if self.trajectory is None else self.trajectory.clone()
-        return MRISlice(kspace, mask, traj, target, mat, dict(self.attrs), self.path, index)
+        recon = self.recon_size if mat == tuple(self.matrix) else None
+        return MRISlice(kspace, mask, traj, target, mat, dict(self.attrs), self.path, index,
+                        recon)
 
     def close(self) -> None:
         """Close the underlying HDF5 file."""
@@ -449,8 +486,16 @@ def write_mri_file(
     target=None,
     attrs: dict | None = None,
     overwrite: bool = False,
+    recon_size: Sequence[int] | None = None,
 ) -> Path:
     """Write a fastMRI-format file atomically (temporary file, then rename).
+
+    The file also gets the ``ismrmrd_header`` fastMRI's ``SliceDataset`` needs (matrix, recon
+    matrix, encoding limits; :mod:`discofold.data._ismrmrd`) and a ``patient_id`` attr (default:
+    the file's stem).  fastMRI's own splits never mix undersampled k-space and a target: a train
+    / val file has full k-space and the target, a test file masked k-space, ``mask`` and no
+    target.  This writer allows both together (discofold's combined layout), see
+    ``docs/formats.md``.
 
     Parameters
     ----------
@@ -469,6 +514,9 @@ def write_mri_file(
     attrs : dict, optional
         ``acquisition``, ``acceleration``, ``num_low_frequencies``, ``pattern``, ...; ``max`` and
         ``norm`` (volume max and L2 norm of the target) are filled in from ``target``.
+    recon_size : (h, w), optional
+        The header's ``reconSpace`` matrix (the size fastMRI and ``discofold recon`` crop a
+        file without a target to); default: the target's ``(h, w)``, else the k-space matrix.
     """
     k, t = _check_kspace(kspace, trajectory)
     attrs = dict(attrs or {})
@@ -485,9 +533,15 @@ def write_mri_file(
     if tgt is not None:
         attrs.setdefault("max", float(tgt.max()))
         attrs.setdefault("norm", float(np.linalg.norm(tgt.astype(np.float64))))
+    attrs.setdefault("patient_id", Path(path).stem)
+    grid = tuple(int(s) for s in (k.shape[-2:] if t is None else matrix))
+    recon = checked_recon_size(recon_size, None if tgt is None else tgt.shape[-2:], grid)
+    header = header_xml(grid, recon, k.shape[0],
+                        "cartesian" if t is None else trajectory_name(attrs.get("pattern")))
     with atomic_write(path, overwrite) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("kspace", data=k)
+            f.create_dataset("ismrmrd_header", data=np.bytes_(header))
             if t is not None:
                 f.create_dataset("trajectory", data=t)
             if m is not None:

@@ -189,14 +189,15 @@ def run_mri(model: nn.Module, slices: Sequence[MRISlice], metas: Sequence[dict],
             device: torch.device | str = "cpu", *, dcf: torch.Tensor | None = None,
             passes: list | None = None) -> list[torch.Tensor]:
     """Magnitudes float32 of ``model(y, op, meta)`` on a batch of slices, each ``(h, w)``:
-    centre-cropped to the slice's target when it has one, else the full matrix.  ``passes``,
+    centre-cropped to :attr:`~discofold.data.fastmri.MRISlice.output_shape` (the target's size,
+    else the file's ISMRMRD recon matrix), else the full matrix.  ``passes``,
     when given, is extended by the passes each slice used (recursive models, else ``None``)."""
     y, op, meta = mri_inputs(slices, metas, device, dcf=dcf, own_maps=estimates_own_maps(model))
     with torch.no_grad():
         x = model(y, op, meta).abs().float().cpu()
     if passes is not None:
         passes += _passes(model, len(slices))
-    return [x[i] if s.target is None else center_crop_or_pad(x[i], tuple(s.target.shape[-2:]))
+    return [x[i] if s.output_shape is None else center_crop_or_pad(x[i], s.output_shape)
             for i, s in enumerate(slices)]
 
 

@@ -337,8 +337,8 @@ def _recon_mri_scaled(sl: MRISlice, method: str, params: dict,
         op = mri_operator(sl, dcf, coils=True)
         x = reconstruct(y, op, method, params)
         mag = rss(x.unsqueeze(-3) * op.coil_maps)
-    if sl.target is not None:
-        mag = center_crop_or_pad(mag, tuple(sl.target.shape[-2:]))
+    if sl.output_shape is not None:  # the target's size, else the header's recon matrix
+        mag = center_crop_or_pad(mag, sl.output_shape)
     return mag.float()
 
 

@@ -283,7 +283,7 @@ def test_disk_full_midway_through_simulate(fault_log, tmp_path, monkeypatch):
     assert _cli(*args, "--seed", "1")[0] == 0
     old = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     assert len(old) == 3
-    per_file = 3  # kspace, mask, target datasets per file
+    per_file = 4  # kspace, ismrmrd_header, mask, target datasets per file
     _enospc_after(per_file, monkeypatch)
     rc, err = _cli(*args, "--seed", "2", "--overwrite")
     _one_line_error(rc, err, "No space left on device")
