@@ -6,9 +6,12 @@ Trains one configuration (a TOML file or the name of a config shipped in
 rank 0 writes the run folder.
 
 A folder that already holds a run is refused unless ``--resume`` (continue from ``last.pt``)
-or ``--overwrite`` (start again) is given.  ``--overwrite`` replaces the old run only once the
-new one has written its first ``last.pt``: until then the old files wait in a hidden folder of
-``RUN_DIR`` and are put back if the new run fails (:mod:`discofold.train._replace`).
+or ``--overwrite`` (start again) is given; a run that stopped before its first ``last.pt`` (a
+crash inside the first checkpoint write) can only be started again, and the message says so.
+``--overwrite`` replaces the old run only once the new one has written its first ``last.pt``:
+until then the old files wait in a hidden folder of ``RUN_DIR`` and are put back if the new run
+fails (:mod:`discofold.train._replace`).  SIGTERM stops the run after the step under way with a
+resumable ``last.pt`` (exit 143).
 """
 
 from __future__ import annotations
@@ -55,11 +58,22 @@ def _check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
             print(f"discofold train: note: restored the run in '{out}' that an interrupted "
                   "--overwrite had set aside", file=sys.stderr)
     existing = [out / f for f in RUN_FILES if (out / f).exists()]
+    checkpointed = (out / "last.pt").exists()
     if resume:
-        if not (out / "last.pt").exists():
-            raise InputError(f"--resume: '{out / 'last.pt'}' does not exist; nothing to resume")
+        if not checkpointed and existing:  # e.g. killed before or inside its first checkpoint
+            raise InputError(f"--resume: '{out / 'last.pt'}' does not exist: the run in '{out}' "
+                             f"stopped before its first checkpoint ({existing[0].name} is "
+                             "there), so it cannot be continued; pass --overwrite instead of "
+                             "--resume to start it again")
+        if not checkpointed:
+            raise InputError(f"--resume: '{out / 'last.pt'}' does not exist; nothing to resume "
+                             "(start a new run without --resume)")
         return
     if existing and not overwrite:
+        if not checkpointed:
+            raise InputError(f"run folder '{out}' already holds a run that stopped before its "
+                             f"first checkpoint ({existing[0].name}, no last.pt), so --resume "
+                             "cannot continue it; pass --overwrite to start it again")
         raise InputError(f"run folder '{out}' already holds a run ({existing[0].name}); pass "
                          "--resume to continue it or --overwrite to start again")
 
@@ -79,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
     with replacing_run(out, RUN_FILES) if replace else contextlib.nullcontext():
         result = train(cfg, out, resume=args.resume, quiet=args.quiet)
     if not _main_rank():
-        return 130 if result.interrupted else 0
+        return (143 if result.terminated else 130) if result.interrupted else 0
+    if result.terminated:
+        print(f"discofold train: stopped by SIGTERM at step {result.step}; resumable "
+              f"checkpoint '{result.last}' (continue with --resume)", file=sys.stderr)
+        return 143
     if result.interrupted:
         print(f"discofold train: interrupted at step {result.step}; resumable checkpoint "
               f"'{result.last}' (continue with --resume)", file=sys.stderr)

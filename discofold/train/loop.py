@@ -14,6 +14,7 @@ Guarantees:
   weights bit for bit (same device and thread count; not with ``schedule = "cosine_time"``,
   whose learning rate follows the wall clock);
 - **Ctrl-C** (``KeyboardInterrupt``) saves a resumable ``last.pt`` at the last completed step;
+  so does **SIGTERM** (:mod:`discofold.train._signals`), after the step under way;
 - a **non-finite loss** stops the run with :class:`~discofold.errors.DivergenceError` before the
   bad step is taken; ``last.pt`` keeps the last good state;
 - a **sanity check** over the first ``train.sanity_steps`` steps stops a run whose loss grows by
@@ -48,6 +49,7 @@ from ._logs import RunLog
 from ._optim import parameter_groups
 from ._resume import restore_training_state
 from ._rng import capture, find_generators, isolated_global_rng
+from ._signals import StopRequest, stop_on_sigterm
 from .checkpoint import (
     check_resume_compatible,
     load_checkpoint,
@@ -77,6 +79,8 @@ class TrainResult:
     interrupted: bool = False
     #: the run stopped because ``train.time_budget_s`` was spent (before ``train.steps``)
     stopped_by_budget: bool = False
+    #: the run stopped because it received SIGTERM (``interrupted`` is then true too)
+    terminated: bool = False
 
 
 def lr_factor(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
@@ -156,6 +160,7 @@ class _Run:
         self.amp = bool(t.amp) and info.device.type == "cuda"
         self.step, self.best, self.first_loss = 0, math.inf, None
         self.log: RunLog | None = None
+        self.stop_request: StopRequest | None = None
 
     # ------------------------------------------------------------------ checkpoints
     def resume(self) -> None:
@@ -332,6 +337,8 @@ class _Run:
                     cb(self.step, loss)
                 if stop:
                     break
+                if self.terminate_requested():
+                    return self.terminate(rng_state)
         except KeyboardInterrupt:
             last = self.save_last(rng_state)
             if self.log:
@@ -344,6 +351,21 @@ class _Run:
             last = self.out / "last.pt"
         return TrainResult(self.step, last, self._best_path(), self._best_value(),
                            stopped_by_budget=stop)
+
+    def terminate_requested(self) -> bool:
+        """A SIGTERM arrived (on any rank) and steps remain."""
+        asked = self.stop_request is not None and self.stop_request.requested
+        if self.info.distributed:  # every rank stops after the same step
+            asked = D.any_across(asked, self.info)
+        return asked and self.step < self.cfg.train.steps
+
+    def terminate(self, rng_state: dict) -> TrainResult:
+        """Checkpoint and return after a SIGTERM."""
+        last = self.save_last(rng_state)
+        if self.log:
+            self.log.write("terminated", {"step": self.step, "signal": "SIGTERM"})
+        return TrainResult(self.step, last, self._best_path(), self._best_value(),
+                           interrupted=True, terminated=True)
 
     def _guarded_step(self, batch) -> tuple[float, float]:
         try:
@@ -410,7 +432,9 @@ def train(config: Config, out_dir, *, resume: bool = False, quiet: bool = False,
         No progress bar.
     callbacks : sequence of callable ``(step, loss)``
         Called after every completed step (rank-local); a callback raising
-        ``KeyboardInterrupt`` behaves like Ctrl-C.
+        ``KeyboardInterrupt`` behaves like Ctrl-C.  A SIGTERM received meanwhile (main thread)
+        ends the run after the step under way with a resumable ``last.pt``
+        (``interrupted`` and ``terminated`` set in the result).
 
     Raises
     ------
@@ -427,8 +451,9 @@ def train(config: Config, out_dir, *, resume: bool = False, quiet: bool = False,
         refuse_link(out / name, "run file")
     info = D.setup(config.train.device)
     try:
-        with isolated_global_rng(config.train.seed):
+        with isolated_global_rng(config.train.seed), stop_on_sigterm() as stop:
             run = _Run(config, out, info, quiet)
+            run.stop_request = stop
             return run.run(resume, callbacks)
     finally:
         D.teardown(info)
