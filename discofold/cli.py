@@ -34,10 +34,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """A :class:`MemoryError` or torch's ``OutOfMemoryError`` (a ``RuntimeError``: CUDA or CPU
+    allocator); torch is looked up only if already imported, as it then must be."""
+    torch = sys.modules.get("torch")
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    return isinstance(exc, MemoryError) or (oom is not None and isinstance(exc, oom))
+
+
 def _os_message(exc: BaseException) -> str:
-    """One line for an OSError (``strerror: 'file'``) or a MemoryError; newlines removed."""
-    if isinstance(exc, MemoryError):
-        text = f"out of memory ({exc or 'allocation failed'})"
+    """One line for an OSError (``strerror: 'file'``) or an out-of-memory error; newlines
+    removed, torch's allocator advice cut short."""
+    if _is_out_of_memory(exc):
+        detail = str(exc).split(" See documentation for Memory Management")[0]
+        detail = detail.split(" If reserved but unallocated memory is large")[0]
+        text = f"out of memory ({detail[:300] or 'allocation failed'}); try a smaller problem " \
+            "(batch, image size, model) or another device"
     elif isinstance(exc, OSError) and exc.strerror:
         names = [repr(str(n)) for n in (exc.filename, exc.filename2) if n is not None]
         text = f"{exc.strerror}: {' -> '.join(names)}" if names else exc.strerror
@@ -62,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (OSError, MemoryError) as exc:  # a user path or the machine, not a discofold bug
         if args.debug:
+            raise
+        print(f"discofold {args.verb}: error: {_os_message(exc)}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if args.debug or not _is_out_of_memory(exc):  # torch's OutOfMemoryError: the machine
             raise
         print(f"discofold {args.verb}: error: {_os_message(exc)}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ model is built.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -102,7 +103,11 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Config, *
     metrics : dict, optional
         Plain numbers (e.g. validation loss).
     """
-    state = {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
+    path = Path(path)
+    try:
+        state = {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise _memory_error(path, exc) from None
     payload: dict[str, Any] = {
         "format": FORMAT, "format_version": _FORMAT_VERSION, "discofold": __version__,
         "model_name": config.model.name, "config": config.to_json(),
@@ -111,10 +116,50 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: Config, *
     }
     if training_state is not None:
         payload.update(training_state)
-    path = Path(path)
     with atomic_write(path, overwrite=True) as tmp:
-        torch.save(payload, tmp)
+        _write(payload, tmp, path)
     return path
+
+
+def _memory_error(path: Path, exc: BaseException) -> MemoryError:
+    """One line naming the checkpoint for an out-of-memory error while it is written."""
+    text = str(exc).split(" If reserved but unallocated")[0].split(" See documentation")[0]
+    detail = " ".join(text.split())[:240] or "allocation failed"  # no allocator advice
+    return MemoryError(f"{detail}; while saving checkpoint '{path}' (nothing written)")
+
+
+def _write(payload: dict, tmp: Path, path: Path) -> None:
+    """``torch.save`` into the temporary file ``tmp`` of checkpoint ``path``.
+
+    Written through a Python file object, so that a failing write (disk full, quota, I/O error)
+    raises the :class:`OSError` of the operating system with its errno; torch's own writer,
+    given a path, reports it as ``RuntimeError: [enforce fail at inline_container.cc] ...``
+    with no errno, and such an error is still turned into an :class:`OSError` naming ``path``
+    (``ENOSPC`` when the file system has no space left, else ``EIO``).  Out of memory while
+    serialising raises :class:`MemoryError` naming ``path``.
+    """
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(payload, fh)
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise _memory_error(path, exc) from None
+    except OSError as exc:
+        if exc.filename is not None or not exc.strerror:
+            raise
+        raise OSError(exc.errno, f"{exc.strerror} while saving the checkpoint (nothing "
+                      "written)", str(path)) from None
+    except RuntimeError as exc:
+        if isinstance(exc.__cause__ or exc.__context__, OSError):
+            raise  # atomic_write reports the OSError behind it
+        try:
+            st = os.statvfs(path.parent)
+            full = st.f_bavail * st.f_frsize < (1 << 20)
+        except (OSError, AttributeError):  # no statvfs (Windows): say what is known
+            full = False
+        code = errno.ENOSPC if full else errno.EIO
+        detail = " ".join(str(exc).split())[:120]
+        raise OSError(code, f"{os.strerror(code)} while saving the checkpoint (nothing "
+                      f"written; torch: {detail})", str(path)) from None
 
 
 def file_sha256(path: str | os.PathLike) -> str:

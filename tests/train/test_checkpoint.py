@@ -154,7 +154,7 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path, cfg, monkeypatch):
     before = path.read_bytes()
 
     def broken(obj, f, *a, **k):
-        Path(f).write_bytes(b"partial")
+        f.write(b"partial")  # the open temporary file
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken)
