@@ -31,6 +31,7 @@ import torch
 
 from ..errors import DiscofoldError, FormatError, InputError, ShapeError
 from ._atomic import atomic_write, refuse_non_finite
+from ._echo_matrix import DEFAULT_MAX_ELEMENTS, load_echo_matrix
 from ._h5local import local_get
 from ._radar_h5check import check_attrs, check_layout, check_optional
 from .radar_scenes import RadarScene
@@ -383,60 +384,6 @@ def read_radar_image(path: str | os.PathLike) -> tuple[torch.Tensor, dict]:
 
 
 # ---------------------------------------------------------------------- measured data
-def _mat_v73(path: Path, key: str | None) -> dict[str, np.ndarray]:
-    """Numeric 2-D variables of a MATLAB v7.3 (HDF5) file, in MATLAB's (row, column) order."""
-    out = {}
-    with h5py.File(path, "r") as fh:
-        for name in fh.keys():  # names only: a link is resolved by local_get, never followed
-            if name.startswith("#") or (key is not None and name != key):
-                continue
-            obj = local_get(fh, name, path)
-            if not isinstance(obj, h5py.Dataset) or obj.ndim != 2:
-                continue
-            raw = obj[()]
-            if raw.dtype.names and {"real", "imag"} <= set(raw.dtype.names):
-                raw = raw["real"] + 1j * raw["imag"]
-            if raw.dtype.kind in "fiuc":
-                out[name] = raw.T  # HDF5 stores MATLAB's column-major arrays transposed
-    return out
-
-
-def load_echo_matrix(path: str | os.PathLike, key: str | None = None) -> np.ndarray:
-    """Load a 2-D echo matrix from ``.npy`` or ``.mat`` (v4–v7 via scipy, v7.3 via h5py).
-
-    ``key`` names the MATLAB variable; without it the file must hold exactly one numeric 2-D
-    variable.  Returns the matrix as stored (complex128), without reordering.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FormatError(f"measured-data file '{path}' does not exist")
-    if path.suffix.lower() == ".npy":
-        try:
-            arrays = {"array": np.load(path, allow_pickle=False)}
-        except ValueError as exc:
-            raise FormatError(f"'{path}' is not a plain .npy array ({exc})") from exc
-    elif h5py.is_hdf5(path):
-        arrays = _mat_v73(path, key)
-    else:
-        from scipy.io import loadmat
-
-        try:
-            mat = loadmat(path)
-        except (ValueError, TypeError, OSError) as exc:
-            raise FormatError(f"'{path}' is not a readable .mat file ({exc})") from exc
-        arrays = {k: v for k, v in mat.items() if not k.startswith("__")
-                  and isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype.kind in "fiuc"
-                  and (key is None or k == key)}
-    if len(arrays) != 1:
-        raise FormatError(f"{path}: key '{key}': expected exactly one numeric 2-D variable, "
-                          f"found {sorted(arrays)}; pass key= to choose one")
-    matrix = next(iter(arrays.values()))
-    if matrix.ndim != 2 or matrix.dtype.kind not in "fiuc":
-        raise FormatError(f"{path}: expected a numeric 2-D echo matrix, got {matrix.dtype} "
-                          f"{matrix.shape}")
-    return np.asarray(matrix, dtype=np.complex128)
-
-
 def measured_geometry(
     data_shape: tuple[int, int],
     carrier_hz: float,
@@ -454,6 +401,9 @@ def measured_geometry(
     ``extent_m = (c/(2Δf), c/(2 f_c Δθ))``, i.e. pixels of one resolution cell.
     """
     p, f = data_shape
+    if p < 1 or f < 1:
+        raise InputError(f"a measured echo needs at least one pulse and one frequency sample, "
+                         f"got shape {tuple(data_shape)}")
     if (angle_span_rad is None) == (prf_hz is None or rotation_rate_rad_s is None):
         raise InputError("give either angle_span_rad or both prf_hz and rotation_rate_rad_s")
     span = angle_span_rad if angle_span_rad is not None else p * rotation_rate_rad_s / prf_hz
@@ -484,6 +434,7 @@ def convert_measured(
     extent_m: tuple[float, float] | None = None,
     scenario: str = "measured",
     overwrite: bool = False,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
 ) -> Path:
     """Convert a measured echo matrix (``.mat``/``.npy``) into a radar HDF5 file.
 
@@ -500,10 +451,21 @@ def convert_measured(
     key : str, optional
         MATLAB variable name.
     image_shape, extent_m : optional, see :func:`measured_geometry`.
+    max_elements : int
+        Largest echo matrix accepted (samples), checked from the file's headers before any
+        data is read or decompressed (:func:`load_echo_matrix`).
+
+    Raises
+    ------
+    FormatError
+        The matrix cannot be read, holds no samples or more than ``max_elements``, or holds
+        NaN/Inf (naming the variable).
+    InputError
+        A wrong layout or geometry.
     """
     if layout not in ("frequency_pulse", "pulse_frequency"):
         raise InputError(f"layout must be 'frequency_pulse' or 'pulse_frequency', got {layout!r}")
-    matrix = load_echo_matrix(src, key)
+    matrix = load_echo_matrix(src, key, max_elements=max_elements)
     echo = matrix.T if layout == "frequency_pulse" else matrix
     geo = measured_geometry(echo.shape, carrier_hz, bandwidth_hz, angle_span_rad, prf_hz,
                             rotation_rate_rad_s, image_shape, extent_m)
