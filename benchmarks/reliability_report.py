@@ -85,6 +85,9 @@ def _verdict(status: Counter) -> str:
 
 
 def _cell(text: str) -> str:
+    """A table cell: no '|' or newline ends it, and a tag named in a test's description (e.g.
+    the HTML-injection tests) is shown as text, never passed to the renderer as HTML."""
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -99,7 +102,8 @@ def render(doc: dict, rows: list[dict], cmd: str, run: tuple) -> str:
         "",
         "Every case below ends in a clear outcome: a discofold error with one line on stderr "
         "and exit code 2 (or 1 for `recon --keep-going` with skipped files, 130 when "
-        "interrupted), or a correct result. \"Nothing lost\" means the test also checked that "
+        "interrupted, 143 when training is ended by SIGTERM), or a correct result. "
+        "\"Nothing lost\" means the test also checked that "
         "no partial or temporary file remained, that inputs were untouched and that an older "
         "output was intact byte for byte. Readers and solvers are never allowed to fail inside "
         "h5py, numpy or torch: any exception other than a `DiscofoldError` fails the test.",
@@ -123,11 +127,11 @@ def render(doc: dict, rows: list[dict], cmd: str, run: tuple) -> str:
         lines += ["", "## Skipped on this machine", ""] + [f"- {_cell(s)}" for s in skipped]
     lines += ["", "## Tests per fault class", ""]
     for r in rows:
-        lines.append(f"- **{r['fault']}**: " + ", ".join(f"`{t}`" for t in r["tests"]))
+        lines.append(f"- **{_cell(r['fault'])}**: " + ", ".join(f"`{t}`" for t in r["tests"]))
     lines += ["", "## Also tested in-process with the training code", "",
               "The training faults above are recorded from real `discofold train`/`eval` runs "
-              "(subprocesses killed with SIGKILL/SIGINT, checkpoints given to the CLI); the "
-              "training tests also check them through the library:", ""]
+              "(subprocesses killed with SIGKILL/SIGINT/SIGTERM, checkpoints given to the "
+              "CLI); the training tests also check them through the library:", ""]
     lines += [f"- {name}: `{where}`" for name, where in ELSEWHERE]
     return "\n".join(lines) + "\n"
 
