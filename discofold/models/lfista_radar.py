@@ -148,6 +148,18 @@ class LFistaRadar(nn.Module):
                               PolarRadar(*geo, (h, w), op.extent_m))
         return self._ops[key]
 
+    @torch.no_grad()
+    def _norm(self, a_m, ah_m, x0: torch.Tensor) -> torch.Tensor:
+        """``1.01 ‖A_Mᴴ A_M‖`` per sample ``(B, 1, 1)``: ``power_iters`` power-iteration steps
+        from ``x₀`` (an underestimate that grows towards the norm)."""
+        v = x0
+        lip = torch.ones(x0.shape[0], device=x0.device, dtype=x0.real.dtype)
+        for _ in range(self.power_iters):
+            v = v / v.abs().pow(2).sum(dim=(-2, -1), keepdim=True).sqrt().clamp_min(1e-30)
+            v = ah_m(a_m(v))
+            lip = v.abs().pow(2).sum(dim=(-2, -1)).sqrt()
+        return (lip * 1.01).clamp_min(1e-30)[:, None, None]
+
     def forward(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
         """Echo ``y`` ``(B, P, F)`` → complex image ``(B, H, W)`` on ``op``'s grid."""
         batch = check_radar_inputs("lfista_radar", y, op, as_meta(meta))
@@ -171,14 +183,7 @@ class LFistaRadar(nn.Module):
         if self.adaptive:
             ratio = x0.detach().abs().flatten(1).median(dim=1).values[:, None, None] / scale
             floor = ratio / self.REF_RATIO
-        with torch.no_grad():
-            v = x0.detach() / scale
-            lip = torch.ones(batch, device=y.device, dtype=real)
-            for _ in range(self.power_iters):
-                v = v / v.abs().pow(2).sum(dim=(-2, -1), keepdim=True).sqrt().clamp_min(1e-30)
-                v = ah_m(a_m(v))
-                lip = v.abs().pow(2).sum(dim=(-2, -1)).sqrt()
-            lip = (lip * 1.01).clamp_min(1e-30)[:, None, None]
+        lip = self._norm(a_m, ah_m, x0.detach())
         c = torch.zeros_like(x0)
         z = c
         for k in range(self.log_tau.numel()):
