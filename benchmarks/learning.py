@@ -51,7 +51,9 @@ N_TEST = 32
 MAIN = {"mri_varnet_cpu": ("mri_varnet_cpu", []),
         "mri_unified_cpu": ("mri_unified_cpu", []),
         "mri_unified_image_cpu": ("mri_unified_image_cpu", []),
-        "radar_unified_cpu": ("radar_unified_cpu", [])}
+        "radar_unified_cpu": ("radar_unified_cpu", []),
+        "radar_lfista_cpu": ("radar_lfista_cpu", [])}
+RADAR_RUNS = [n for n in MAIN if n.startswith("radar")]
 ABLATIONS = {
     "abl_unified_no_data_ops": ("mri_unified_cpu", ['model.args.kspace="none"',
                                                     "model.args.sens_chans=0"],
@@ -228,29 +230,64 @@ def _radar_method(cfg_data, ds, method: str, params: dict) -> list:
             for fr, t in _frames(cfg_data, ds)]
 
 
+def _radar_cpu_s(frames, fn) -> float:
+    """Median CPU seconds per frame of ``fn(frame)`` on one thread (``time.thread_time``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times = []
+        for fr in frames:
+            t0 = time.thread_time()
+            fn(fr)
+            times.append(time.thread_time() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    return sorted(times)[len(times) // 2]
+
+
 def evaluate_radar(quick: bool) -> list[dict]:
+    from discofold.metrics._radar import radar_nmse_db
+    from discofold.solvers.pipeline import radar_operator, recon_radar_frame
+    from discofold.train.checkpoint import build_from_checkpoint
+
     torch.set_num_threads(2)
     cfg = _config("radar_unified_cpu", 1.0).data
     val = _split(cfg, cfg.seed, 2 if quick else 4)
     test = _split(cfg, TEST_SEED, 2 if quick else 8)
+    timing = [fr for fr, _ in _frames(cfg, test)][:3]
     setting = "S2, 25 % random pulses, 10 dB"
     print("[learning] radar baselines", flush=True)
     rows = [{"setting": setting, "method": "zero-filled", "psnr": math.nan,
              "nmse": _mean(_radar_method(cfg, test, "zf", {})), "detail": "dc adjoint"}]
-    for up in (1, 2):
+    for up, grid in ((1, RADAR_GRID), (2, RADAR_GRID), (4, [1e-4, *RADAR_GRID[:2]])):
+        if quick and up == 4:
+            continue
         scores = {lam: _mean(_radar_method(cfg, val, "fista", {"lam": lam, "upsample": up}))
-                  for lam in RADAR_GRID}
+                  for lam in grid}
         best = min(scores, key=scores.get)
-        edge = " (grid edge)" if best in (RADAR_GRID[0], RADAR_GRID[-1]) else ""
+        edge = " (grid edge)" if best in (grid[0], grid[-1]) else ""
+        params = {"lam": best, "upsample": up}
+        sec = _radar_cpu_s(timing, lambda fr, p=params: recon_radar_frame(fr, "fista", p))
         rows.append({"setting": setting, "method": f"fista {up}× grid", "psnr": math.nan,
-                     "nmse": _mean(_radar_method(cfg, test, "fista",
-                                                 {"lam": best, "upsample": up})),
-                     "detail": f"λ = {best:g}{edge}, val {scores[best]:.2f} dB"})
-    run = RUNS / "radar_unified_cpu"
-    if (run / "best.pt").exists():
-        _, n, sec = _model_scores(run, cfg, test)
-        rows.append({"setting": setting, "method": "radar_unified_cpu", "psnr": math.nan,
-                     "nmse": _mean(n), "detail": f"{sec:.1f} s / frame"})
+                     "nmse": _mean(_radar_method(cfg, test, "fista", params)), "cpu_s": sec,
+                     "detail": f"λ = {best:g}{edge}, val {scores[best]:.2f} dB; "
+                               f"{sec:.2f} CPU s / frame"})
+    for name in RADAR_RUNS:
+        run = RUNS / name
+        if not (run / "best.pt").exists():
+            continue
+        model, _, _ = build_from_checkpoint(run / "best.pt")
+        model.eval()
+
+        def infer(fr, model=model):
+            with torch.no_grad():
+                return model(fr.echo.to(torch.complex64)[None], radar_operator(fr))[0]
+
+        scores = [float(radar_nmse_db(t, infer(fr))) for fr, t in _frames(cfg, test)]
+        sec = _radar_cpu_s(timing, infer)
+        rows.append({"setting": setting, "method": name, "psnr": math.nan,
+                     "nmse": _mean(scores), "cpu_s": sec,
+                     "detail": f"{sec:.2f} CPU s / frame"})
     return rows
 
 
@@ -327,7 +364,8 @@ def render(doc: dict) -> str:
     lines = [
         "# Learning benchmark", "",
         "Written by `python benchmarks/learning.py` (also `discofold bench learning`); do not "
-        "edit by hand.  " + doc["machine"], "",
+        "edit by hand.  " + doc["machine"] + "".join(f"  {u}" for u in doc.get("updates", [])),
+        "",
         "Each CPU config trained for its wall-clock budget (`train.time_budget_s`, cosine "
         "schedule over the budget, one torch thread per run, runs side by side); the table uses "
         "the best-validation weights.  Classical methods: relative λ tuned on the validation "
@@ -350,8 +388,8 @@ def render(doc: dict) -> str:
               "![MRI learning curves](learning/mri_curves.png)", ""]
     if any(n in s and s[n] for n in ABLATIONS):
         lines += ["![ablation learning curves](learning/ablation_curves.png)", ""]
-    if s.get("radar_unified_cpu"):
-        lines += ["![radar learning curve](learning/radar_curves.png)", ""]
+    if any(s.get(n) for n in RADAR_RUNS):
+        lines += ["![radar learning curves](learning/radar_curves.png)", ""]
     lines += ["## MRI: held-out test set (64×64, 4 coils, 30–40 dB)", "",
               *_table(doc["mri"], radar=False), ""]
     if doc.get("radar"):
@@ -388,14 +426,42 @@ def _verdicts(doc: dict) -> list[str]:
         out.append(f"- **{setting}**: " + "; ".join(parts) + ".")
     if doc.get("radar"):
         rows = {r["method"]: r for r in doc["radar"]}
-        f2 = rows.get("fista 2× grid")
-        m = rows.get("radar_unified_cpu")
-        if f2 and m:
+        f2, f4 = rows.get("fista 2× grid"), rows.get("fista 4× grid")
+        for name in RADAR_RUNS:
+            m = rows.get(name)
+            if not (f2 and m):
+                continue
             d = f2["nmse"] - m["nmse"]
-            out.append(f"- **radar**: radar_unified_cpu {m['nmse']:.2f} dB NMSE against FISTA on "
-                       f"a 2× grid {f2['nmse']:.2f} dB ({d:+.2f} dB better; target +1: "
-                       f"{'PASS' if d >= 1.0 else 'MISS'}).")
+            line = (f"- **radar**: {name} {m['nmse']:.2f} dB NMSE against FISTA on a 2× grid "
+                    f"{f2['nmse']:.2f} dB ({d:+.2f} dB better; target +1: "
+                    f"{'PASS' if d >= 1.0 else 'MISS'})")
+            if f2.get("cpu_s") and m.get("cpu_s"):
+                line += f", {f2['cpu_s'] / m['cpu_s']:.1f}× less CPU time per frame"
+            if f4:
+                line += f"; against FISTA on a 4× grid {f4['nmse'] - m['nmse']:+.2f} dB"
+            out.append(line + ".")
     return out
+
+
+def _merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
+    """``new`` rows, plus the ``old`` rows of (setting, method) pairs ``new`` does not have
+    (runs evaluated earlier whose folders are gone), in the old order."""
+    keys = {(r["setting"], r["method"]) for r in new}
+    merged = list(new)
+    for r in old:
+        if (r["setting"], r["method"]) not in keys:
+            merged.append(r)
+    order = {(r["setting"], r["method"]): i for i, r in enumerate(old)}
+    settings = list(dict.fromkeys(r["setting"] for r in [*old, *new]))
+    return sorted(merged, key=lambda r: (settings.index(r["setting"]), _method_rank(r["method"]),
+                                         order.get((r["setting"], r["method"]), len(order))))
+
+
+def _method_rank(method: str) -> int:
+    """Classical rows first (zero-filling, then by grid), learned rows after."""
+    if method == "zero-filled":
+        return 0
+    return 1 if method in GRIDS or method.startswith("fista") else 2
 
 
 def write_doc(doc: dict) -> None:
@@ -404,7 +470,7 @@ def write_doc(doc: dict) -> None:
     plot_curves(s, [n for n in MAIN if n.startswith("mri")], FIG / "mri_curves.png", 2,
                 "validation PSNR dB")
     plot_curves(s, list(ABLATIONS), FIG / "ablation_curves.png", 2, "validation PSNR dB")
-    plot_curves(s, ["radar_unified_cpu"], FIG / "radar_curves.png", 3, "validation NMSE dB")
+    plot_curves(s, RADAR_RUNS, FIG / "radar_curves.png", 3, "validation NMSE dB")
     (FIG / "learning.json").write_text(json.dumps(doc, indent=1) + "\n")
     tmp = DOC.with_suffix(".tmp")
     tmp.write_text(render(doc))
@@ -442,6 +508,23 @@ def main(argv=None) -> None:
     if not a.skip_train:
         train_all(names, budgets, a.parallel)
     done = [n for n in [*MAIN, *ABLATIONS] if (RUNS / n / "best.pt").exists()]
+    if a.only and (FIG / "learning.json").exists():  # update the named runs, keep the rest
+        doc = json.loads((FIG / "learning.json").read_text())
+        doc["summaries"].update({n: run_summary(n) for n in names if n in done})
+        doc["updates"] = [u for u in doc.get("updates", [])
+                          if not u.startswith(f"{', '.join(names)} trained")]
+        doc["updates"].append(
+            f"{', '.join(names)} trained and re-evaluated (with the classical baselines of "
+            f"{'radar' if all(n.startswith('radar') for n in names) else 'their family'}) on "
+            f"{time.strftime('%Y-%m-%d')}; the other rows are from the run above.")
+        if any(n.startswith("radar") for n in names):
+            doc["radar"] = _merge_rows(doc.get("radar", []), evaluate_radar(a.quick))
+        if any(not n.startswith("radar") for n in names):
+            doc["mri"] = _merge_rows(doc.get("mri", []), evaluate_mri(
+                [n for n in done if n in names], a.quick))
+        write_doc(doc)
+        print(f"[learning] updated {DOC} in {time.time() - t0:.0f} s", flush=True)
+        return None
     doc = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                       f"torch {torch.__version__}, {time.strftime('%Y-%m-%d')}.",
            "summaries": {n: run_summary(n) for n in done},
