@@ -1,6 +1,6 @@
 """Copy trained runs into ``discofold/pretrained/`` and rewrite ``manifest.json``.
 
-    python scripts/bundle_checkpoints.py                       # both runs under runs/
+    python scripts/bundle_checkpoints.py                       # every run under runs/
     python scripts/bundle_checkpoints.py --only radar-unified
 
 Each bundled checkpoint is the run's ``best.pt`` (float32 weights, no optimiser state).  The
@@ -40,6 +40,11 @@ BUNDLES = {
         trained_on="polar-format radar, S0 and S1 fans, random-pulse and gap apertures at "
                    "25-50 % of the pulses, 0/10/20 dB, simulated point-scatterer scenes; NMSE "
                    "loss, 25 min on one thread"),
+    "radar-lfista": dict(
+        run="runs/bundled_radar_lfista", config="bundled_radar_lfista",
+        trained_on="polar-format radar, S0, S1 and S2 fans, random-pulse and gap apertures at "
+                   "25-50 % of the pulses, 0/10/20 dB, simulated satellite scenes; learned FISTA "
+                   "on a 2x grid with noise-adaptive thresholds, NMSE loss, 25 min on one thread"),
 }
 
 

@@ -172,7 +172,8 @@ def test_a_failing_demo_leaves_no_partial_output(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("name,family", [("mri-unified", "unified"),
-                                         ("radar-unified", "unified_radar")])
+                                         ("radar-unified", "unified_radar"),
+                                         ("radar-lfista", "lfista_radar")])
 def test_bundled_checkpoints_are_small_float32_and_load_strictly(name, family):
     path = resolve_checkpoint(name)
     assert path.parent == PRETRAINED and path.stat().st_size <= 5 * 2**20
