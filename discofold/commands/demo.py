@@ -3,12 +3,12 @@
 With no data, no GPU and two CPU cores the demo
 
 1. simulates a small multi-coil MRI set (natural images and a phantom, 8 coils, 64 × 64) and a
-   small radar set (point-scatterer scenes on the S1 fan, 20 dB), every item a pure function
+   small radar set (satellite scenes on the S1 fan, 20 dB), every item a pure function
    of its seed (:func:`discofold.evaluate.load_data` ``sim:`` specs);
 2. reconstructs them under several sampling patterns with zero-filling, the classical
    baselines of ``discofold eval`` (CG-SENSE for MRI, FISTA for radar, with the tuned weights
    of ``discofold recon``; MRI also TV, often the strongest classical method on anatomy) and
-   the bundled checkpoints ``mri-unified`` / ``radar-unified``
+   the bundled checkpoints ``mri-unified`` / ``radar-lfista``
    (``docs/models.md``), or, with ``--train``, tiny models trained on the spot from the
    bundled configs;
 3. prints a metrics table (pattern, method, PSNR/SSIM or NMSE, runtime) and writes an HTML
@@ -71,13 +71,13 @@ PLANS = {
         mri_data=("sim:mri?n=2&size=64&coils=8&source=images&snr=40&seed=2024",
                   "sim:mri?n=1&size=64&coils=8&source=phantom&snr=40&seed=2025"),
         mri=((("equispaced_fraction", "magic", "poisson_2d"), (4.0,)),),
-        radar_data="sim:radar?n=2&geometry=S1&size=128&scene=points&snr=20&seed=2024",
+        radar_data="sim:radar?n=2&geometry=S1&size=128&scene=satellite&snr=20&seed=2024",
         radar=((("random_pulses", "gaps"), (2.5,)),),
         train_steps=(60, 150)),
     "quick": DemoPlan(
         mri_data=("sim:mri?n=1&size=64&coils=8&source=phantom&snr=40&seed=2025",),
         mri=((("poisson_2d",), (4.0,)),),
-        radar_data="sim:radar?n=1&geometry=S0&size=64&scene=points&snr=20&seed=2024",
+        radar_data="sim:radar?n=1&geometry=S0&size=64&scene=satellite&snr=20&seed=2024",
         radar=((("random_pulses",), (2.5,)),),
         train_steps=(2, 2)),
 }
@@ -93,7 +93,8 @@ _TINY_OVERRIDES = {
               "train.batch_size=2", "train.warmup_steps=5", "train.lr=2e-3",
               "data.train_length=1000"],
 }
-_BUNDLED = {"mri": "mri-unified", "radar": "radar-unified"}
+#: radar-lfista, not radar-unified: 12-24 dB better on satellites (docs/benchmarks/bundled_radar.md)
+_BUNDLED = {"mri": "mri-unified", "radar": "radar-lfista"}
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:0.5em 0 1.5em}"
         "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
@@ -325,11 +326,11 @@ def _write_index(out: Path, summaries: dict, seconds: dict, plan: DemoPlan, trai
     from .._version import __version__
 
     models = "tiny models trained by the demo (--train)" if train else \
-        "the bundled checkpoints mri-unified and radar-unified (docs/models.md)"
+        "the bundled checkpoints mri-unified and radar-lfista (docs/models.md)"
     mri = "natural images and phantoms" if any("source=images" in s for s in plan.mri_data) \
         else "phantoms"
     ht = [f"<p>discofold {__version__}. Models: {html.escape(models)}. Data: simulated "
-          f"({mri} for MRI, point-scatterer scenes for radar); nothing was downloaded.</p>"]
+          f"({mri} for MRI, satellite scenes for radar); nothing was downloaded.</p>"]
     md = ["# discofold demo", "", f"discofold {__version__}. Models: {models}.", ""]
     if note:
         ht.append(f"<p class=\"note\">Note: {html.escape(note)}.</p>")

@@ -101,8 +101,9 @@ def test_quick_demo_zero_filled_matches_independent_numpy_reference(quick):
 
 @pytest.mark.parametrize("family", ["mri", "radar"])
 def test_bundled_weights_are_trained(quick, family):
-    """The architecture starts at zero-filling (near-identity residual branches); the bundled
-    weights improve on it (docs/models.md has the held-out numbers)."""
+    """The architecture starts no worse than zero-filling (near-identity residual branches;
+    radar-lfista starts as FISTA on the fine grid, already above it); the bundled weights
+    improve on the start (docs/models.md has the held-out numbers)."""
     from discofold.evaluate import evaluate, load_data
     from discofold.models import build
 
@@ -116,7 +117,7 @@ def test_bundled_weights_are_trained(quick, family):
     init = evaluate(fresh, data, [pattern], [acc], [], label="init").rows[-1]
     summary = _summary(quick[0] / family)
     trained, zf = _row(summary, pattern, name), _row(summary, pattern, "zf")
-    assert abs(init["psnr"] - zf["psnr_mean"]) < 1.0
+    assert init["psnr"] > zf["psnr_mean"] - 1.0
     assert trained["psnr_mean"] > zf["psnr_mean"] + (0.5 if family == "mri" else 0.3)
     assert trained["psnr_mean"] > init["psnr"] + 0.3
     assert trained["ssim_mean"] > zf["ssim_mean"]
