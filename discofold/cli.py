@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from ._progress import interval as progress_interval
+from ._progress import override_interval
 from ._version import __version__
 from .errors import DiscofoldError
 
@@ -28,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback when a command fails"
     )
+    parser.add_argument(
+        "--progress-s", type=float, default=None, metavar="S",
+        help="outside a terminal, a progress line every S seconds (default: the environment "
+        "variable DISCOFOLD_PROGRESS_S, else 10; 0: none)")
     sub = parser.add_subparsers(dest="verb", metavar="<verb>")
     for verb in _VERBS:
         importlib.import_module(f"discofold.commands.{verb}").register(sub)
@@ -65,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with override_interval(args.progress_s):
+            progress_interval()  # a bad DISCOFOLD_PROGRESS_S fails before any work
+            return int(args.func(args) or 0)
     except DiscofoldError as exc:
         if args.debug:
             raise

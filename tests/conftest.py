@@ -4,6 +4,10 @@ The metric, model, solver and training tests use tiny tensors: one intra-op thre
 steadier than thread start-up and contention on a shared 2-core CPU, so those folders run with
 ``torch.set_num_threads(1)`` (restored after each test); so does any test module elsewhere that
 sets ``ONE_THREAD = True``.
+
+Progress lines outside a terminal (``DISCOFOLD_PROGRESS_S``, :mod:`discofold._progress`) are off
+in every test, so that a test that counts the lines of stderr does not depend on the speed of
+the machine; the progress tests turn them on themselves.
 """
 
 from __future__ import annotations
@@ -28,3 +32,8 @@ def _one_thread(request):
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_lines(monkeypatch):
+    monkeypatch.setenv("DISCOFOLD_PROGRESS_S", "0")

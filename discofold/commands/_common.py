@@ -8,8 +8,9 @@ its output the same way:
 - :func:`check_new_files` refuses, *before anything is written*, to replace existing files
   unless ``--overwrite`` was given (the writers themselves are atomic, see
   :func:`discofold.data.atomic_write`, so an interrupted run leaves no partial file);
-- :func:`progress` wraps an iterable in a tqdm bar on stderr that stays silent when stderr is
-  not a terminal or with ``--quiet``;
+- :func:`progress` shows the progress of an iterable on stderr: a tqdm bar in a terminal, a
+  plain line every ``DISCOFOLD_PROGRESS_S`` seconds elsewhere, nothing with ``--quiet``
+  (:mod:`discofold._progress`, shared with training);
 - :func:`derive_seed` gives item ``i`` of a run its own stable seed from ``(--seed, i)``.
 """
 
@@ -18,13 +19,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
-from tqdm import tqdm
-
+from .._progress import progress
 from ..errors import InputError
 
 __all__ = [
@@ -36,8 +34,6 @@ __all__ = [
     "parse_shape",
     "positive_int",
 ]
-
-T = TypeVar("T")
 
 
 def add_output_args(parser: argparse.ArgumentParser, out_help: str = "output folder") -> None:
@@ -83,21 +79,6 @@ def check_new_files(paths: Sequence[Path], overwrite: bool) -> None:
     for p in existing:
         if p.is_dir():
             raise InputError(f"output path '{p}' is a folder; cannot replace it by a file")
-
-
-def progress(iterable: Iterable[T], total: int | None = None, desc: str = "",
-             quiet: bool = False, unit: str = "file") -> Iterator[T]:
-    """``iterable`` wrapped in a tqdm bar on stderr; no output when ``quiet`` or not a TTY."""
-    disable = bool(quiet) or not _isatty(sys.stderr)
-    return iter(tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable,
-                     file=sys.stderr, dynamic_ncols=True, leave=False))
-
-
-def _isatty(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # replaced or closed stream
-        return False
 
 
 def derive_seed(seed: int, *index: int) -> int:

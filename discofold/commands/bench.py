@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ..errors import DiscofoldError, InputError
@@ -96,9 +97,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"discofold bench: skipping '{suite}' (not yet available: no {script.name})",
                   file=sys.stderr)
-    for suite, script in todo:
+    start = time.monotonic()
+    for i, (suite, script) in enumerate(todo):
         cmd = _command(script, suite, args)
-        print(f"discofold bench: {suite}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+        # one line per suite, also in a log: which one, how many, time so far
+        print(f"discofold bench: {suite} ({i + 1}/{len(todo)}, elapsed "
+              f"{time.monotonic() - start:.0f} s): {' '.join(cmd[1:])}", file=sys.stderr,
+              flush=True)
         done = subprocess.run(cmd, cwd=folder.parent, check=False)
         if done.returncode != 0:
             raise DiscofoldError(f"benchmark '{suite}' ({script}) failed with exit status "

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,8 +37,8 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
+from .._progress import Progress
 from ..data._atomic import atomic_write, refuse_link
 from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..metrics import nmse, radar_nmse_db
@@ -146,6 +145,7 @@ class _Run:
         # the clock of this segment; elapsed0 = seconds of the earlier segments (resume)
         self._t0, self.elapsed0, self.elapsed_s = time.perf_counter(), 0.0, 0.0
         self.val_step = -1  # step of the latest validation
+        self.val_psnr: float | None = None  # its PSNR (rank 0), shown with the progress
         if t.batch_size % info.world:
             raise ConfigError(f"train.batch_size {t.batch_size} is not divisible by the "
                               f"{info.world} processes")
@@ -269,6 +269,7 @@ class _Run:
                                                              "val_nmse_db")})
             self.log.write("val", {"step": self.step, "elapsed_s": self.clock(sync=False),
                                    **rec})
+            self.val_psnr = rec["val_psnr_db"]
         self.val_step = self.step
         D.barrier(self.info)
 
@@ -323,9 +324,8 @@ class _Run:
             self.maybe_validate(force=True)
         self.ddp = D.wrap(self.model, info)
         rng_state = capture(self.generators)
-        bar = tqdm(total=cfg.train.steps, initial=self.step, unit="step", file=sys.stderr,
-                   dynamic_ncols=True, disable=self.quiet or not info.is_main
-                   or not _isatty(sys.stderr))
+        bar = Progress(cfg.train.steps, f"train {cfg.model.name}", "step", initial=self.step,
+                       quiet=self.quiet or not info.is_main)
         stop = False
         try:
             for batch in self.loader():
@@ -387,8 +387,6 @@ class _Run:
         t = self.cfg.train
         self.check_sanity(loss)
         rate = t.batch_size / max(dt, 1e-9)
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4g}", samples_s=f"{rate:.1f}", refresh=False)
         rec = {"step": self.step, "loss": loss, "grad_norm": gnorm,
                "lr": self.scheduler.get_last_lr()[0], "samples_per_s": rate, "step_s": dt,
                "elapsed_s": self.elapsed_s}
@@ -396,6 +394,7 @@ class _Run:
         if self.info.is_main and logged:
             self.log.write("train", rec)
         self.maybe_validate()
+        bar.update(1, loss=loss, samples_s=round(rate, 1), val_psnr_db=self.val_psnr)
         if self.step % t.checkpoint_every == 0 or self.step == t.steps or \
                 (self.val_ds is not None and self.step % t.val_every == 0):
             self.save_last(rng_state)
@@ -410,13 +409,6 @@ class _Run:
         return self.best if math.isfinite(self.best) else None
 
 
-def _isatty(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
 def train(config: Config, out_dir, *, resume: bool = False, quiet: bool = False,
           callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train ``config`` into the folder ``out_dir`` (created if needed).
@@ -429,7 +421,8 @@ def train(config: Config, out_dir, *, resume: bool = False, quiet: bool = False,
     resume : bool
         Continue from ``out_dir/last.pt`` (same config required).
     quiet : bool
-        No progress bar.
+        No progress (otherwise a bar in a terminal, a line every few seconds elsewhere:
+        :mod:`discofold._progress`).
     callbacks : sequence of callable ``(step, loss)``
         Called after every completed step (rank-local); a callback raising
         ``KeyboardInterrupt`` behaves like Ctrl-C.  A SIGTERM received meanwhile (main thread)
