@@ -81,9 +81,12 @@ def _check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train import load_config, train
     from ..train._replace import replacing_run
+    from ..train._tensorboard import check_available
     from ..train.loop import RUN_FILES
 
     cfg = load_config(args.config, overrides=args.overrides)
+    if cfg.train.tensorboard:  # the extra is missing: say so before the run folder is made
+        check_available()
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out '{out}' is an existing file, not a folder")

@@ -21,7 +21,10 @@ Sources read from ``run_dir``:
 - ``metrics.json`` (``discofold eval``): the tables per setting and the comparison figures;
 - ``train.csv`` / ``val.csv`` (``discofold train``): a loss curve ``loss.png``, a learning
   curve ``learning.png`` (validation PSNR and NMSE against the step and the wall-clock time,
-  when ``val.csv`` has rows) and the final numbers, plus ``config.json`` when present.
+  when ``val.csv`` has rows) and the final numbers, plus ``config.json`` when present.  A run
+  still training (or stopped before ``train.steps``, told from the last record of
+  ``log.jsonl``) is reported as far as it got and said to be in progress (or how it stopped);
+  a last CSV line still being written is left out.
 """
 
 from __future__ import annotations
@@ -111,10 +114,50 @@ def _member(run: Path, rel, what: str) -> Path | None:
 
 
 def _read_csv(path: Path | None) -> list[dict]:
+    """The rows of a run's CSV log, without a last row torn by a write under way (a run still
+    training) or by a crash: one with fewer fields than the header, or no integer step."""
     if path is None:
         return []
     with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    return [r for r in rows if None not in r.values() and str(r.get("step", "")).isdigit()]
+
+
+#: the last log.jsonl record of a run that stopped before train.steps, and what it means
+_STOPPED = {"interrupted": "was interrupted (Ctrl-C) at step {step}; continue it with "
+                           "discofold train --resume",
+            "terminated": "was stopped by SIGTERM at step {step}; continue it with discofold "
+                          "train --resume",
+            "budget": "stopped at step {step}: its time budget (train.time_budget_s) was spent",
+            "diverged": "stopped: the loss diverged at step {step}"}
+
+
+def _run_state(run: Path, train: list[dict]) -> str | None:
+    """A sentence on a run that has not reached ``train.steps`` (still training, or stopped
+    early, from the last record of ``log.jsonl``), ``None`` for a finished run or one that
+    cannot tell (no ``config.json``)."""
+    log = _member(run, "log.jsonl", "run log")
+    last = {}
+    for line in (log.read_text(encoding="utf-8").splitlines() if log else []):
+        try:
+            rec = json.loads(line)
+        except ValueError:  # a line being written
+            continue
+        last = rec if isinstance(rec, dict) else last
+    step = train[-1]["step"] if train else str(last.get("step", 0))
+    if last.get("kind") in _STOPPED:
+        return f"This run {_STOPPED[last['kind']].format(step=last.get('step', step))}."
+    cfg = _member(run, "config.json", "run configuration")
+    try:
+        steps = int(json.loads(cfg.read_text(encoding="utf-8"))["train"]["steps"]) if cfg \
+            else None
+    except (ValueError, KeyError, TypeError):
+        return None
+    if steps is None or int(step) >= steps:
+        return None
+    return (f"Run in progress: step {step} of {steps}, no final validation yet (or it stopped "
+            "without a record, e.g. killed; then continue it with discofold train --resume); "
+            "the numbers below are those logged so far.")
 
 
 def _load_metrics(run_dir: Path) -> dict | None:
@@ -201,7 +244,10 @@ def _train_sections(run_dir: Path, out_dir: Path):
     val = _read_csv(_member(run_dir, "val.csv", "validation log"))
     loss_curve(train, val, out_dir / "loss.png")
     last = train[-1] if train else {}
-    lines = [f"Steps: {last.get('step', '?')}; final training loss: {last.get('loss', '?')}."]
+    state = _run_state(run_dir, train)
+    lines = [state] if state else []
+    lines.append(f"Steps: {last.get('step', '?')}; "
+                 f"{'latest' if state else 'final'} training loss: {last.get('loss', '?')}.")
     best = best_row(val)
     if best:
         nmse = best.get("val_nmse_db")

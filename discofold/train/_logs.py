@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..data._atomic import atomic_write, open_nofollow, refuse_link
 
-__all__ = ["RunLog", "TRAIN_COLUMNS", "VAL_COLUMNS"]
+__all__ = ["RunLog", "TRAIN_COLUMNS", "VAL_COLUMNS", "logged_elapsed"]
 
 TRAIN_COLUMNS = ("step", "loss", "lr", "grad_norm", "samples_per_s", "step_s", "elapsed_s")
 VAL_COLUMNS = ("step", "elapsed_s", "val_loss", "val_psnr_db", "val_nmse_db", "best")
@@ -53,10 +53,26 @@ def _clean(v):
     return v
 
 
+def logged_elapsed(folder: Path, step: int) -> float:
+    """The largest ``elapsed_s`` that ``folder/log.jsonl`` records up to ``step`` (0 when none):
+    the time already spent, for resuming from a checkpoint that does not store its clock (an
+    older discofold)."""
+    path = folder / "log.jsonl"
+    if not path.is_file():
+        return 0.0
+    values = [rec.get("elapsed_s") for ln in path.read_text(encoding="utf-8").splitlines()
+              if (rec := _record(ln)) is not None and isinstance(rec.get("step"), int)
+              and rec["step"] <= step]
+    return max([float(v) for v in values if isinstance(v, (int, float))
+                and not isinstance(v, bool) and 0 <= v < math.inf], default=0.0)
+
+
 class RunLog:
     """Appends records to the logs of a run folder (used by rank 0 only)."""
 
-    def __init__(self, folder: Path, resume_step: int | None = None):
+    def __init__(self, folder: Path, resume_step: int | None = None, sinks: tuple = ()):
+        #: more logs handed every record (``write(kind, record)``, ``close()``): TensorBoard
+        self.sinks = tuple(sinks)
         self.jsonl = folder / "log.jsonl"
         self.csv = {"train": (folder / "train.csv", TRAIN_COLUMNS),
                     "val": (folder / "val.csv", VAL_COLUMNS)}
@@ -101,3 +117,10 @@ class RunLog:
             path, cols = self.csv[kind]
             with open_nofollow(path, "a", newline="") as f:
                 csv.writer(f).writerow([rec.get(c, "") for c in cols])
+        for sink in self.sinks:
+            sink.write(kind, record)
+
+    def close(self) -> None:
+        """Close the sinks (the files themselves are closed after every record)."""
+        for sink in self.sinks:
+            sink.close()

@@ -65,7 +65,8 @@ FORMAT = "discofold-checkpoint"
 _FORMAT_VERSION = 1
 #: keys that may differ when resuming: they do not change the result, or (``train.time_budget_s``)
 #: only where it stops, so that a run stopped by its time budget can continue with a larger one
-_FREE_ON_RESUME = ("data.num_workers", "train.log_every", "train.time_budget_s")
+_FREE_ON_RESUME = ("data.num_workers", "train.log_every", "train.time_budget_s",
+                   "train.tensorboard")
 _REQUIRED = ("format", "format_version", "model_name", "config", "config_version", "state_dict",
              "step")
 #: bounds on the work a checkpoint's stored model config may ask for, checked before the model

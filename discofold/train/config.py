@@ -135,6 +135,8 @@ class TrainConfig:
     sanity_factor: float = 50.0
     #: wall-clock seconds after which the run stops cleanly (0: no budget; see docs/training.md)
     time_budget_s: float = 0.0
+    #: also write the scalars to RUN_DIR/tensorboard/ (needs the ``tensorboard`` extra)
+    tensorboard: bool = False
 
 
 @dataclass(frozen=True)

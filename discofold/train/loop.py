@@ -6,6 +6,7 @@
     RUN_DIR/last.pt       resumable checkpoint (weights, optimiser, scheduler, RNG states, step)
     RUN_DIR/best.pt       weights with the lowest validation loss
     RUN_DIR/log.jsonl     every record; train.csv and val.csv the same as tables
+    RUN_DIR/tensorboard/  the scalars for TensorBoard, with train.tensorboard = true
 
 Guarantees:
 
@@ -44,11 +45,12 @@ from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..metrics import nmse, radar_nmse_db
 from ..models import build
 from . import distributed as D
-from ._logs import RunLog
+from ._logs import RunLog, logged_elapsed
 from ._optim import parameter_groups
 from ._resume import restore_training_state
 from ._rng import capture, find_generators, isolated_global_rng
 from ._signals import StopRequest, stop_on_sigterm
+from ._tensorboard import TensorBoardSink, check_available
 from .checkpoint import (
     check_resume_compatible,
     load_checkpoint,
@@ -175,7 +177,10 @@ class _Run:
         self.step = int(ckpt["step"])
         self.best = float(ckpt.get("best_val_loss", math.inf))
         self.first_loss = ckpt.get("first_loss")
-        self.elapsed0 = self.elapsed_s = float(ckpt.get("elapsed_s", 0.0))
+        # the clock goes on from the checkpoint's, or, in one of an older discofold that did
+        # not store it, from the time the logs recorded up to its step
+        self.elapsed0 = self.elapsed_s = float(ckpt["elapsed_s"]) if "elapsed_s" in ckpt \
+            else logged_elapsed(self.out, self.step)
 
     def clock(self, sync: bool = True) -> float:
         """Wall-clock seconds of the run so far, earlier (resumed) segments included.
@@ -310,7 +315,9 @@ class _Run:
         if resume:
             self.resume()
         if info.is_main:
-            self.log = RunLog(self.out, self.step if resume else None)
+            start = self.step if resume else None
+            sinks = (TensorBoardSink(self.out, start),) if cfg.train.tensorboard else ()
+            self.log = RunLog(self.out, start, sinks)
             with atomic_write(self.out / "config.json", overwrite=True) as tmp:
                 tmp.write_text(json.dumps(json.loads(cfg.to_json()), indent=2) + "\n",
                                encoding="utf-8")
@@ -435,9 +442,13 @@ def train(config: Config, out_dir, *, resume: bool = False, quiet: bool = False,
         Non-finite loss, or an exploding loss in the first steps.
     CheckpointError
         ``resume`` without a usable ``last.pt``.
+    MissingDependencyError
+        ``train.tensorboard`` without the ``tensorboard`` package.
     InputError
         A run file of ``out_dir`` (``RUN_FILES``) is a symbolic link.
     """
+    if config.train.tensorboard:  # before anything is written
+        check_available()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name in RUN_FILES:  # written in place: a link would send the write anywhere
@@ -447,6 +458,10 @@ def train(config: Config, out_dir, *, resume: bool = False, quiet: bool = False,
         with isolated_global_rng(config.train.seed), stop_on_sigterm() as stop:
             run = _Run(config, out, info, quiet)
             run.stop_request = stop
-            return run.run(resume, callbacks)
+            try:
+                return run.run(resume, callbacks)
+            finally:
+                if run.log is not None:
+                    run.log.close()
     finally:
         D.teardown(info)
