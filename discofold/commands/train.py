@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ._common import add_output_args, prepare_out_dir
+from ._common import add_output_args
 
 __all__ = ["register", "run"]
 
@@ -90,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out '{out}' is an existing file, not a folder")
-    _check_run_dir(out, args.resume, args.overwrite)
-    prepare_out_dir(out)
+    _check_run_dir(out, args.resume, args.overwrite)  # the folder is made by train()
     replace = args.overwrite and not args.resume and _main_rank()
     with replacing_run(out, RUN_FILES) if replace else contextlib.nullcontext():
         result = train(cfg, out, resume=args.resume, quiet=args.quiet)

@@ -345,6 +345,7 @@ class FastMRIFile:
 
     def _validate_target(self):
         present = [k for k in _TARGET_KEYS if local_get(self._f, k, self.path) is not None]
+        self.target_shape = None  # (h, w) of the target, when the file has one
         if not present:
             return None
         preferred = "reconstruction_rss" if self.multicoil else "reconstruction_esc"
@@ -353,6 +354,7 @@ class FastMRIFile:
         if ds.ndim != 3 or ds.shape[0] != self.kspace_shape[0] or ds.dtype.kind != "f":
             raise _fail(self.path, key, f"expected float32 ({self.kspace_shape[0]}, h, w), got "
                         f"{ds.dtype} {tuple(ds.shape)}")
+        self.target_shape = (int(ds.shape[1]), int(ds.shape[2]))
         return key
 
     # -- reading ------------------------------------------------------------------------------

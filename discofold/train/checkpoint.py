@@ -495,7 +495,10 @@ def check_model_limits(config: Config, state_dict, where: str = "checkpoint") ->
 
 
 def check_resume_compatible(ckpt: dict, config: Config, where: str) -> None:
-    """Refuse to resume from a checkpoint of another model or configuration."""
+    """Refuse to resume from a checkpoint of another model or configuration.
+
+    The keys of ``_FREE_ON_RESUME`` may differ, and ``train.steps`` may grow (a run continued
+    for longer; the cosine schedule then anneals over the new total)."""
     if not ckpt.get("resumable"):
         raise CheckpointError(f"{where} holds weights only (no optimiser/RNG state); it cannot "
                               "be resumed")
@@ -506,7 +509,11 @@ def check_resume_compatible(ckpt: dict, config: Config, where: str) -> None:
     new = json.loads(config.to_json())
     diff = [f"{s}.{k}" for s in new if isinstance(new[s], dict)
             for k in new[s] if old.get(s, {}).get(k) != new[s][k]
-            and f"{s}.{k}" not in _FREE_ON_RESUME]
+            and f"{s}.{k}" not in (*_FREE_ON_RESUME, "train.steps")]
     if diff:
         raise CheckpointError(f"{where} was made with another config; differing keys: {diff} "
                               "(resume needs the same config; start a new run instead)")
+    steps = old.get("train", {}).get("steps")
+    if isinstance(steps, int) and config.train.steps < steps:  # a longer run is allowed
+        raise CheckpointError(f"{where} was made with train.steps = {steps}; a resumed run may "
+                              f"extend it but not shorten it (got {config.train.steps})")

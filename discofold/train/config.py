@@ -348,7 +348,37 @@ def load_config(path: str | os.PathLike, overrides=None) -> Config:
     except ValueError as exc:  # TOMLDecodeError, UnicodeDecodeError, a 4300-digit integer
         raise ConfigError(f"config file '{p}' is not valid TOML: {exc}") from None
     check_depth(table, f"config file '{p}'")
-    return config_from_dict(apply_overrides(table, overrides))
+    return config_from_dict(_files_imply(apply_overrides(table, overrides), overrides))
+
+
+#: the file kind a simulated kind becomes when files are given
+_FILE_KIND = {"mri_simulated": "mri_files", "radar_simulated": "radar_files"}
+
+
+def _files_imply(table: dict, overrides) -> dict:
+    """Files given to a simulated data kind switch it to the file kind (simulation reads no
+    files); for MRI files, ``data.shape`` not given with ``--set`` (a simulated matrix) is
+    taken from the files (:func:`discofold.train._files.infer_mri_shape`)."""
+    data = table.get("data")
+    if not isinstance(data, dict):
+        return table
+    files = [data.get(k) for k in ("train_files", "val_files")]
+    kind = data.get("kind", DataConfig.kind)
+    if not any(files) or not isinstance(kind, str):
+        return table
+    given = {str(o).split("=", 1)[0].strip() for o in overrides or ()}
+    if kind in _FILE_KIND:
+        data["kind"] = kind = _FILE_KIND[kind]
+        for key in ("shape", "shapes", "coil_counts"):  # the simulation's sizes
+            if f"data.{key}" not in given:
+                data.pop(key, None)
+    if kind == "mri_files" and "shape" not in data:
+        from ._files import infer_mri_shape
+
+        train, val = (_coerce(f or (), tuple[str, ...], f"data.{k}")
+                      for f, k in zip(files, ("train_files", "val_files")))
+        data["shape"] = list(infer_mri_shape(train, val))
+    return table
 
 
 def bundled_configs() -> dict[str, Path]:
@@ -402,6 +432,12 @@ def _validate(cfg: Config) -> None:
                               "[H, W] with H, W >= 8")
     for c in d.coil_counts:
         _positive(c, "data.coil_counts")
+    if (d.train_files or d.val_files) and not d.kind.endswith("_files"):
+        raise ConfigError(f"data.train_files / data.val_files are read by data.kind = "
+                          f"'mri_files' or 'radar_files', but data.kind is {d.kind!r}"
+                          + (" (block CS reads images from data.images)"
+                             if d.kind == "blockcs" else
+                             f"; set data.kind = {_FILE_KIND[d.kind]!r}"))
     if (d.shapes or d.coil_counts) and d.kind != "mri_simulated":
         raise ConfigError(f"data.shapes / data.coil_counts apply to data.kind = "
                           f"'mri_simulated' only, not {d.kind!r} (files keep their own sizes; "

@@ -39,10 +39,11 @@ from ..errors import ConfigError
 from ..models import AcquisitionMeta
 from ..operators import BlockCS, CartesianMRI, NonCartesianMRI, PolarRadar
 from ..operators.blockcs import gaussian_block_matrix
+from ._files import check_mri_shape, file_paths
 from .config import DataConfig
 
-__all__ = ["family_of", "build_datasets", "collate_for", "StepBatchSampler", "BatchAdapter",
-           "group_batches"]
+__all__ = ["family_of", "build_datasets", "check_first_items", "collate_for", "StepBatchSampler",
+           "BatchAdapter", "group_batches"]
 
 _FAMILY = {"mri_simulated": "mri", "mri_files": "mri", "radar_simulated": "radar",
            "radar_files": "radar", "blockcs": "blockcs"}
@@ -111,9 +112,11 @@ def _mri(cfg: DataConfig, length: int, seed: int, files, train: bool) -> Dataset
     if cfg.kind == "mri_files":
         if not files:
             raise ConfigError("data.kind = 'mri_files' needs data.train_files (and val_files)")
+        check_mri_shape(cfg.shape, files, "data.train_files" if train else "data.val_files")
         keyed = _Keyed([], _as_specs([tuple(p) for p in cfg.patterns]), seed, limit=length,
                        redraw=train)
-        keyed.parts = [MRIFileDataset(list(files), matrix=cfg.shape, mask_fn=keyed.mask_fn,
+        paths = file_paths(files, "data.train_files" if train else "data.val_files")
+        keyed.parts = [MRIFileDataset(paths, matrix=cfg.shape, mask_fn=keyed.mask_fn,
                                       use_file_mask=False)]
         return keyed
     names = cfg.source.split("+")  # "phantom+images" mixes both sources evenly
@@ -145,7 +148,8 @@ def _radar(cfg: DataConfig, length: int, seed: int, files, train: bool) -> Datas
     if cfg.kind == "radar_files":
         if not files:
             raise ConfigError("data.kind = 'radar_files' needs data.train_files (and val_files)")
-        return _Keyed([RadarFileDataset(list(files))], limit=length, redraw=train)
+        paths = file_paths(files, "data.train_files" if train else "data.val_files")
+        return _Keyed([RadarFileDataset(paths)], limit=length, redraw=train)
     # "S0+S1" mixes geometries evenly (a repeated name weights it); batches must then hold
     # one sample (a batch shares one operator), see collate_for
     geos = [radar_preset(g, image_size=cfg.image_size) for g in cfg.geometry.split("+")]
@@ -181,6 +185,12 @@ def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset | None]:
     """Training and validation datasets.
 
     Validation is ``None`` when ``val_length == 0`` or, for file data, without ``val_files``.
+
+    Raises
+    ------
+    ConfigError
+        A file entry that does not exist (naming the key and the entry), an MRI file without a
+        target, or a ``data.shape`` smaller than a file's target.
     """
     fam = family_of(cfg)
     out = []
@@ -199,6 +209,16 @@ def build_datasets(cfg: DataConfig) -> tuple[Dataset, Dataset | None]:
     if len(out[0]) == 0:
         raise ConfigError("the training dataset is empty (check data.train_files / images)")
     return out[0], out[1]
+
+
+def check_first_items(cfg: DataConfig, datasets, adapter: BatchAdapter) -> None:
+    """Draw the first item of each dataset and turn it into model inputs with ``adapter``, so
+    that a bad setting (a pattern, a scene, a file, a calibration region too small for coil
+    maps) fails before a run writes anything."""
+    collate = collate_for(cfg)
+    for train, ds in zip((True, False), datasets):
+        if ds is not None and len(ds):
+            adapter(collate([ds[0]]), 0, train=train)
 
 
 def collate_for(cfg: DataConfig):

@@ -40,6 +40,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .._progress import Progress
+from ..commands._common import prepare_out_dir
 from ..data._atomic import atomic_write, refuse_link
 from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..metrics import nmse, radar_nmse_db
@@ -47,6 +48,7 @@ from ..models import build
 from . import distributed as D
 from ._logs import RunLog, logged_elapsed
 from ._optim import parameter_groups
+from ._replace import removed_on_early_failure
 from ._resume import restore_training_state
 from ._rng import capture, find_generators, isolated_global_rng
 from ._signals import StopRequest, stop_on_sigterm
@@ -58,7 +60,14 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import Config, TrainConfig
-from .data import BatchAdapter, StepBatchSampler, build_datasets, collate_for, group_batches
+from .data import (
+    BatchAdapter,
+    StepBatchSampler,
+    build_datasets,
+    check_first_items,
+    collate_for,
+    group_batches,
+)
 from .losses import compute_loss, prepare, psnr_normalised
 
 __all__ = ["TrainResult", "train", "lr_factor", "RUN_FILES"]
@@ -418,7 +427,8 @@ class _Run:
 
 def train(config: Config, out_dir, *, resume: bool = False, quiet: bool = False,
           callbacks: Sequence[Callback] = ()) -> TrainResult:
-    """Train ``config`` into the folder ``out_dir`` (created if needed).
+    """Train ``config`` into the folder ``out_dir`` (created once the model and the data are
+    built, so a config that fails leaves no folder behind).
 
     Parameters
     ----------
@@ -450,13 +460,18 @@ def train(config: Config, out_dir, *, resume: bool = False, quiet: bool = False,
     if config.train.tensorboard:  # before anything is written
         check_available()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     for name in RUN_FILES:  # written in place: a link would send the write anywhere
         refuse_link(out / name, "run file")
     info = D.setup(config.train.device)
     try:
-        with isolated_global_rng(config.train.seed), stop_on_sigterm() as stop:
-            run = _Run(config, out, info, quiet)
+        with isolated_global_rng(config.train.seed), stop_on_sigterm() as stop, \
+                removed_on_early_failure(out, RUN_FILES, info.is_main and not resume,
+                                         keep=(DivergenceError,)) as early:
+            run = _Run(config, out, info, quiet)  # the model and the data: a bad config fails
+            early.started = lambda: run.step > 0
+            check_first_items(config.data, (run.train_ds, run.val_ds), run.adapter)
+            if info.is_main:  # the folder is made only once the run could be built
+                prepare_out_dir(out)
             run.stop_request = stop
             try:
                 return run.run(resume, callbacks)

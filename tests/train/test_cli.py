@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from discofold.cli import main
@@ -25,14 +27,61 @@ def test_train_resume_and_overwrite(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already holds a run" in err[0] and "--overwrite" in err[0]
     assert (out / "last.pt").read_bytes() == before  # nothing was touched
-    # resume with more steps is another config: refused, one line
-    assert main(["train", "--config", "tiny_blockcs", "--out", str(out), "--quiet", "--resume",
-                 "--set", "train.steps=3", "--set", "train.val_every=1"]) == 2
+    # resume with another learning rate is another config: refused, one line
+    assert _train(out, "--resume", "--set", "train.lr=0.5") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "differing keys: ['train.steps']" in err[0]
+    assert len(err) == 1 and "differing keys: ['train.lr']" in err[0]
+    assert (out / "last.pt").read_bytes() == before
     assert _train(out, "--resume") == 0  # already at the last step: nothing to do
     assert _train(out, "--overwrite") == 0
     assert load_checkpoint(out / "last.pt")["step"] == 2
+
+
+def test_resume_may_extend_train_steps_but_not_shorten_them(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(out) == 0
+    assert _train(out, "--resume", "--set", "train.steps=4") == 0
+    assert load_checkpoint(out / "last.pt")["step"] == 4
+    assert '"steps": 4' in (out / "config.json").read_text()
+    capsys.readouterr()
+    assert _train(out, "--resume", "--set", "train.steps=3") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train.steps = 4" in err[0] and "not shorten" in err[0], err
+    assert load_checkpoint(out / "last.pt")["step"] == 4
+
+
+@pytest.mark.parametrize("made", [False, True])
+def test_a_failure_in_the_first_step_leaves_no_debris(tmp_path, capsys, monkeypatch, made):
+    from discofold.errors import InputError
+    from discofold.train import loop
+
+    def fail(self, batch):
+        raise InputError("the first batch cannot be used")
+
+    out = tmp_path / "runs" / "x"
+    if made:
+        out.mkdir(parents=True)
+    with monkeypatch.context() as m:
+        m.setattr(loop._Run, "train_step", fail)
+        assert _train(out) == 2  # after the first validation wrote config.json, logs, best.pt
+    assert "the first batch cannot be used" in capsys.readouterr().err
+    assert out.is_dir() == made and (tmp_path / "runs").is_dir() == made
+    assert not made or list(out.iterdir()) == []  # a folder of the user's is kept, emptied
+    assert _train(out) == 0  # the fixed command needs no --overwrite
+
+
+def test_a_divergence_in_the_first_step_keeps_its_log(tmp_path, capsys, monkeypatch):
+    from discofold.train import loop
+
+    def diverge(self, batch):
+        raise loop._NonFinite(float("nan"))
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(loop._Run, "train_step", diverge)
+    assert _train(out) == 2
+    assert "non-finite loss" in capsys.readouterr().err
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert records[-1]["kind"] == "diverged" and not (out / "last.pt").exists()
 
 
 @pytest.mark.parametrize("args, message", [
