@@ -20,7 +20,24 @@ _VERBS: tuple[str, ...] = ("simulate", "recon", "models", "train", "eval", "repo
                            "demo")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _verb_of(argv: list[str]) -> str | None:
+    """The verb named in ``argv`` (the first word that is neither an option nor the value of
+    ``--progress-s``), or None when there is none or it is not a verb."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--progress-s":
+            skip = True
+        elif not word.startswith("-"):
+            return word if word in _VERBS else None
+    return None
+
+
+def build_parser(verbs: tuple[str, ...] = _VERBS) -> argparse.ArgumentParser:
+    """The parser of ``discofold``, with the verbs ``verbs`` (all by default; :func:`main`
+    imports only the module of the verb it runs, so that ``discofold models`` does not pay for
+    importing torch and the simulators)."""
     parser = argparse.ArgumentParser(
         prog="discofold",
         description="Sparse MRI and radar reconstruction with resolution-agnostic, "
@@ -35,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="outside a terminal, a progress line every S seconds (default: the environment "
         "variable DISCOFOLD_PROGRESS_S, else 10; 0: none)")
     sub = parser.add_subparsers(dest="verb", metavar="<verb>")
-    for verb in _VERBS:
+    for verb in verbs:
         importlib.import_module(f"discofold.commands.{verb}").register(sub)
     return parser
 
@@ -65,8 +82,10 @@ def _os_message(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    verb = _verb_of(words)
+    parser = build_parser(_VERBS if verb is None else (verb,))
+    args = parser.parse_args(words)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0

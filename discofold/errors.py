@@ -51,15 +51,17 @@ class DivergenceError(DiscofoldError, FloatingPointError):
     """An iterative solver or a training run produced non-finite or exploding values."""
 
 
-def require(module: str, extra: str, feature: str):
+def require(module: str, extra: str | None, feature: str):
     """Import an optional dependency or raise :class:`MissingDependencyError` naming the extra.
 
     Parameters
     ----------
     module : str
         Importable module name, e.g. ``"finufft"``.
-    extra : str
-        Name of the discofold extra that installs it, e.g. ``"finufft"``.
+    extra : str or None
+        Name of the discofold extra that installs it, e.g. ``"finufft"``; ``None`` for a
+        dependency of discofold itself (the message then asks to reinstall discofold or to
+        install the package).
     feature : str
         What the user asked for, used in the message.
     """
@@ -68,6 +70,11 @@ def require(module: str, extra: str, feature: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # only ImportError: a broken install must still surface
+        if extra is None:  # a dependency of discofold itself, e.g. tomli on Python 3.10
+            raise MissingDependencyError(
+                f"{feature} needs the package '{module}', a dependency of discofold that is "
+                f"not installed; install it with: pip install {module} (or reinstall "
+                "discofold with pip)") from exc
         raise MissingDependencyError(
             f"{feature} needs the optional package '{module}', which is not installed; "
             f"install it with: pip install 'discofold[{extra}]'"

@@ -65,6 +65,7 @@ from ..data import (
 )
 from ..data.noise import complex_randn, noise_sigma
 from ..data.phantoms import pixel_centres, rasterize_ellipses
+from ..data.radar_sim import preset_table as radar_preset_table
 from ..errors import InputError
 from ..operators import gaussian_block_matrix, measurements_for_ratio
 from ..sampling import list_patterns, make_mask, make_trajectory
@@ -120,25 +121,40 @@ def register(subparsers) -> None:
     kinds = parser.add_subparsers(dest="kind", metavar="{mri,radar,blockcs}", required=True)
     noisy, plain = _common_parent(True), _common_parent(False)
     _add_mri(kinds.add_parser("mri", parents=[noisy], help="fastMRI-format k-space files"))
-    _add_radar(kinds.add_parser("radar", parents=[noisy], help="radar HDF5 files"))
+    _add_radar(kinds.add_parser(
+        "radar", parents=[noisy], help="radar HDF5 files",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write radar HDF5 files (echo, aperture mask, reference image, scatterers; "
+        "docs/formats.md).",
+        epilog="geometry presets (--preset; the 19.2 m x 19.2 m window; docs/formats.md):\n\n"
+        + radar_preset_table()))
     _add_blockcs(kinds.add_parser("blockcs", parents=[plain], help="block-CS patches + matrix"))
     parser.set_defaults(func=run)
 
 
 def _add_mri(mri: argparse.ArgumentParser) -> None:
     mri.add_argument("--n", type=positive_int, required=True, help="number of files")
-    mri.add_argument("--size", type=parse_shape, default=(128, 128), metavar="N|HxW")
-    mri.add_argument("--slices", type=positive_int, default=2)
-    mri.add_argument("--coils", type=int, default=8, help="0 or 1: single-coil")
-    mri.add_argument("--source", choices=("phantom", "images", "mixed"), default="phantom")
+    mri.add_argument("--size", type=parse_shape, default=(128, 128), metavar="N|HxW",
+                     help="image matrix: N for N×N or HxW (default 128)")
+    mri.add_argument("--slices", type=positive_int, default=2,
+                     help="slices per file (one volume per file; default 2)")
+    mri.add_argument("--coils", type=int, default=8,
+                     help="receive coils (birdcage maps; default 8); 0 or 1: single-coil")
+    mri.add_argument("--source", choices=("phantom", "images", "mixed"), default="phantom",
+                     help="random ellipse phantoms (default), natural images (extra "
+                     "'images'), or both mixed")
     mri.add_argument("--image-dir", action="append", default=[], metavar="DIR",
                      help="image folder for --source images|mixed (repeatable; default: the "
                      "scikit-image sample images)")
     mri.add_argument("--pattern", default="poisson_2d",
                      help="sampling pattern (discofold.sampling.list_patterns()) or radial_traj"
-                     " / spiral_traj")
-    mri.add_argument("--acceleration", type=float, default=4.0)
-    mri.add_argument("--center-fraction", type=float, default=None)
+                     " / spiral_traj (default poisson_2d)")
+    mri.add_argument("--acceleration", type=float, default=4.0,
+                     help="nominal acceleration of --pattern (default 4); the file's "
+                     "'acceleration' attr holds the true one")
+    mri.add_argument("--center-fraction", type=float, default=None,
+                     help="fraction of the columns fully sampled at the centre, for the 1-D "
+                     "patterns (default: the pattern's own)")
     mri.add_argument("--oversample", type=positive_int, default=2,
                      help="simulation grid refinement (Cartesian; 1 = inverse crime)")
     mri.add_argument("--layout", choices=LAYOUTS, default="combined",
@@ -149,25 +165,40 @@ def _add_mri(mri: argparse.ArgumentParser) -> None:
 
 def _add_radar(radar: argparse.ArgumentParser) -> None:
     radar.add_argument("--n", type=positive_int, required=True, help="number of files")
-    radar.add_argument("--preset", default="S0", help="geometry preset S0..S4")
+    radar.add_argument("--preset", default="S0",
+                       help="geometry preset S0..S4 (default S0; table below)")
     radar.add_argument("--image-size", "--size", type=positive_int, default=None,
                        help="square image size (default: the preset's)")
-    radar.add_argument("--total-angle-deg", type=float, default=None)
-    radar.add_argument("--scene", choices=("satellite", "points"), default="satellite")
-    radar.add_argument("--aspect-dependent", action="store_true")
-    radar.add_argument("--pattern", default="random_pulses", help="aperture pattern or 'full'")
+    radar.add_argument("--total-angle-deg", type=float, default=None,
+                       help="total rotation angle in degrees, (0, 360] (default: the "
+                       "preset's); changes the number of pulses P")
+    radar.add_argument("--scene", choices=("satellite", "points"), default="satellite",
+                       help="parametric satellite (default) or random point scatterers")
+    radar.add_argument("--aspect-dependent", action="store_true",
+                       help="satellite panels with specular lobes around their normal (the "
+                       "echo then depends on the angle)")
+    radar.add_argument("--pattern", default="random_pulses",
+                       help="aperture pattern (discofold.sampling.list_patterns('radar')) or "
+                       "'full' (default random_pulses)")
     rate = radar.add_mutually_exclusive_group()
     rate.add_argument("--acceleration", type=float, default=None, help="1 / ratio (default 4)")
     rate.add_argument("--ratio", type=float, default=None, help="kept fraction of (P, F)")
-    radar.add_argument("--frames", type=positive_int, default=1)
-    radar.add_argument("--reference", choices=("exact", "nufft"), default="exact")
+    radar.add_argument("--frames", type=positive_int, default=1,
+                       help="frames per file, each a new scene and aperture (default 1)")
+    radar.add_argument("--reference", choices=("exact", "nufft"), default="exact",
+                       help="reference image: direct sum over the fan (exact, default) or the "
+                       "faster NUFFT adjoint")
 
 
 def _add_blockcs(bcs: argparse.ArgumentParser) -> None:
-    bcs.add_argument("--ratio", type=float, default=0.25)
-    bcs.add_argument("--block", type=positive_int, default=33)
-    bcs.add_argument("--stride", type=positive_int, default=None)
-    bcs.add_argument("--test-fraction", type=float, default=0.2)
+    bcs.add_argument("--ratio", type=float, default=0.25,
+                     help="measurement ratio M / b² of the Gaussian matrix (default 0.25)")
+    bcs.add_argument("--block", type=positive_int, default=33,
+                     help="block size b in pixels (default 33)")
+    bcs.add_argument("--stride", type=positive_int, default=None,
+                     help="step between patches in pixels (default: --block, no overlap)")
+    bcs.add_argument("--test-fraction", type=float, default=0.2,
+                     help="fraction of the images held out for the test split (default 0.2)")
     bcs.add_argument("--image-dir", default=None, metavar="DIR",
                      help="image folder (default: the scikit-image sample images)")
     bcs.add_argument("--n", type=positive_int, default=None,

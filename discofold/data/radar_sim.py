@@ -41,6 +41,7 @@ __all__ = [
     "make_geometry",
     "preset",
     "list_presets",
+    "preset_table",
     "pixel_centres",
     "echo_from_scatterers",
     "echo_from_image",
@@ -191,6 +192,22 @@ def preset(
         raise InputError(f"total_angle_deg must be in (0, 360], got {angle_deg}")
     size = size if image_size is None else int(image_size)
     return make_geometry(fc, bw, math.radians(angle_deg), (size, size), name=name)
+
+
+def preset_table() -> str:
+    """The presets as a Markdown table: carrier, bandwidth and total angle (the geometry), the
+    default image shape and extent, the pixel size and the phase-history shape ``(P, F)``
+    (pulses × frequencies) that :func:`preset` gives; the same text is in ``docs/formats.md``
+    and ``discofold simulate radar --help``."""
+    rows = ["| preset | carrier | bandwidth | total angle | image (H×W) | extent (m) | pixel (m) "
+            "| data (P pulses × F frequencies) |", "|---|---|---|---|---|---|---|---|"]
+    for name in list_presets():
+        fc, bw, angle_deg, _ = _PRESETS[name]
+        g = preset(name)
+        (h, w), (lx, ly), (p, f) = g.image_shape, g.extent_m, g.data_shape
+        rows.append(f"| {name} | {fc / 1e9:g} GHz | {bw / 1e9:g} GHz | {angle_deg:g}° | {h}×{w} "
+                    f"| {lx:g} × {ly:g} | {lx / h:.3g} × {ly / w:.3g} | {p} × {f} |")
+    return "\n".join(rows)
 
 
 def pixel_centres(image_shape: tuple[int, int], extent_m: tuple[float, float]):

@@ -33,8 +33,8 @@ from ._model_args import check_model_args
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - Python 3.10
-    tomllib = require("tomli", "toml", "reading TOML configs on Python 3.10")
+else:  # pragma: no cover - Python 3.10: tomli is a dependency there (pyproject.toml)
+    tomllib = require("tomli", None, "reading TOML configs on Python 3.10")
 
 __all__ = [
     "CONFIG_VERSION",
