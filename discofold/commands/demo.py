@@ -100,6 +100,10 @@ _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222
         "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
         "td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}th{background:#eee}"
         "img{max-width:100%}.note{color:#666;font-size:90%}")
+_RADAR_CAVEAT = ("The radar FISTA here is eval's default: pixel l1 on the image grid, with "
+                 "recon's default weight. On a 2x finer grid with its weight tuned per setting "
+                 "FISTA is much stronger and beats the bundled radar-lfista at 10-20 dB SNR "
+                 "(docs/benchmarks/bundled_radar.md).")
 #: eval's default baseline of each family (DEFAULT_BASELINE), and TV for MRI
 _BASELINES = {"mri": ("cg", "tv"), "radar": ("fista",)}
 
@@ -343,6 +347,9 @@ def _write_index(out: Path, summaries: dict, seconds: dict, plan: DemoPlan, trai
                f"<a href=\"{family}/report.html\">{family}/report.html</a></p>",
                _html_table(family, summary)]
         md += [f"## {family}", "", f"Details: [{family}/report.md]({family}/report.md)", ""]
+        if family == "radar":
+            ht.append(f"<p class=\"note\">{html.escape(_RADAR_CAVEAT)}</p>")
+            md += [_RADAR_CAVEAT, ""]
         for key, rel in _figures(out / family):
             ht.append(f"<h3>{html.escape(key)}</h3><img src=\"{html.escape(rel)}\" "
                       f"alt=\"{html.escape(key)}\">")
