@@ -357,7 +357,8 @@ _FILE_KIND = {"mri_simulated": "mri_files", "radar_simulated": "radar_files"}
 
 def _files_imply(table: dict, overrides) -> dict:
     """Files given to a simulated data kind switch it to the file kind (simulation reads no
-    files); for MRI files, ``data.shape`` not given with ``--set`` (a simulated matrix) is
+    files), unless ``--set data.kind`` asked for it (then :func:`_validate` refuses); for MRI
+    files, ``data.shape`` not given with ``--set`` (a simulated matrix) is
     taken from the files (:func:`discofold.train._files.infer_mri_shape`)."""
     data = table.get("data")
     if not isinstance(data, dict):
@@ -367,7 +368,7 @@ def _files_imply(table: dict, overrides) -> dict:
     if not any(files) or not isinstance(kind, str):
         return table
     given = {str(o).split("=", 1)[0].strip() for o in overrides or ()}
-    if kind in _FILE_KIND:
+    if kind in _FILE_KIND and "data.kind" not in given:  # a --set kind is the user's word
         data["kind"] = kind = _FILE_KIND[kind]
         for key in ("shape", "shapes", "coil_counts"):  # the simulation's sizes
             if f"data.{key}" not in given:

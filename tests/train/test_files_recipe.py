@@ -95,3 +95,12 @@ def test_files_with_a_simulated_kind_in_python_name_data_kind(kind, message):
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         Config(data=DataConfig(kind=kind, train_files=("x.h5",)))
+
+
+def test_a_simulated_kind_given_with_set_is_not_switched(knee, capsys):
+    train = _localised(_recipe()[0][1:], knee)
+    assert main(train + TINY + ["--set", "data.kind=mri_simulated", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "data.kind is 'mri_simulated'" in err[0]
+    assert "set data.kind = 'mri_files'" in err[0] and not Path("runs").exists()
+
