@@ -35,7 +35,7 @@ from ..data import (
 )
 from ..data.mri_datasets import _as_specs, draw_pattern
 from ..data.phantoms import random_phantom
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..models import AcquisitionMeta
 from ..operators import BlockCS, CartesianMRI, NonCartesianMRI, PolarRadar
 from ..operators.blockcs import gaussian_block_matrix
@@ -328,6 +328,19 @@ def _acs_maps(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
                         for i, m in enumerate(mask)])
 
 
+def _acs_coil_maps(y: torch.Tensor, mask: torch.Tensor, meta: dict) -> torch.Tensor:
+    """:func:`_acs_maps`, or a :class:`ConfigError` naming ``data.patterns`` when a drawn mask
+    has no calibration box to estimate them from."""
+    try:
+        return _acs_maps(y, mask)
+    except InputError as exc:
+        names = sorted({str(p) for p in meta.get("pattern", []) if p is not None})
+        raise ConfigError(f"{exc}; a mask drawn from data.patterns ({', '.join(names)}) "
+                          "cannot serve multi-coil files: use patterns that sample the "
+                          "k-space centre fully (the 1-D Cartesian ones, e.g. "
+                          "equispaced_fraction)") from None
+
+
 class BatchAdapter:
     """Collated batch → ``(y, op, meta, target)`` on ``device`` for the data family."""
 
@@ -353,7 +366,7 @@ class BatchAdapter:
                                  coil_maps=maps)
         else:
             if maps is None and y.ndim == 4:  # multi-coil files carry no maps: ACS estimate
-                maps = _acs_maps(y, params["mask"]).to(dev)
+                maps = _acs_coil_maps(y, params["mask"], meta).to(dev)
             op = CartesianMRI(params["mask"].to(dev), coil_maps=maps,
                               image_shape=tuple(params["image_shape"]))
         pattern = _common(meta.get("pattern", ["unknown"])) or "mixed"

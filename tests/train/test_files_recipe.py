@@ -104,3 +104,15 @@ def test_a_simulated_kind_given_with_set_is_not_switched(knee, capsys):
     assert len(err) == 1 and "data.kind is 'mri_simulated'" in err[0]
     assert "set data.kind = 'mri_files'" in err[0] and not Path("runs").exists()
 
+
+
+def test_masks_without_a_calibration_box_name_data_patterns(knee, capsys):
+    # mri_unified's own patterns include radial_2d, whose masks have no fully sampled box to
+    # estimate the coil maps of multi-coil files from (hence the README's data.patterns)
+    train = _localised(_recipe()[0][1:], knee)
+    at = train.index(next(a for a in train if a.startswith("data.patterns=")))
+    without = train[:at - 1] + train[at + 1:]
+    assert main(without + TINY + ["--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "data.patterns" in err[0] and "calibration region" in err[0], err
+    assert not Path("runs").exists()
