@@ -8,7 +8,6 @@ the raw HDF5 datasets, and the file-safety rules of the classical path are check
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -27,23 +26,14 @@ from discofold.solvers.pipeline import estimate_coil_maps
 from discofold.train import build_from_checkpoint
 
 from .._checkpoints import untrained_checkpoint
+from .._cli import cli as _cli
+from .._cli import simulate as _simulate
 
 SHAPE = (33, 29)  # odd, non-square k-space matrix
 CROP = (31, 27)  # target smaller than the matrix
 
 
 ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
-
-
-def _cli(*argv: str) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        rc = main([*argv])
-    return rc, err.getvalue()
-
-
-def _simulate(out, kind: str, *extra: str) -> None:
-    assert main(["simulate", kind, "--out", str(out), "--n", "1", "--quiet", *extra]) == 0
 
 
 def _checkpoint(path, config: str):

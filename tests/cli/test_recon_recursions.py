@@ -4,31 +4,18 @@ untrained recursive checkpoints (a recursive E2E-VarNet with the feature modulat
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 
 import h5py
 import numpy as np
 import pytest
 
-from discofold.cli import main
-
 from .._checkpoints import untrained_checkpoint
+from .._cli import cli as _cli
+from .._cli import simulate as _simulate
 
 ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 SHAPE = (21, 19)
-
-
-def _cli(*argv: str) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        rc = main([*argv])
-    return rc, err.getvalue()
-
-
-def _simulate(out, kind: str, *extra: str) -> None:
-    assert main(["simulate", kind, "--out", str(out), "--n", "1", "--quiet", *extra]) == 0
 
 
 @pytest.fixture(scope="module")

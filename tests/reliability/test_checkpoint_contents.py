@@ -5,8 +5,6 @@ one line naming the tensor key or the config key."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import time
 from pathlib import Path
@@ -14,20 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from discofold.cli import main
 from discofold.data import write_mri_file
 from discofold.train import load_checkpoint
 
 from .._checkpoints import tampered, untrained_checkpoint
+from .._cli import cli_lines as _cli
 
 ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
-
-
-def _cli(*argv: str) -> tuple[int, list[str]]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        rc = main(list(argv))
-    return rc, err.getvalue().strip().splitlines()
 
 
 @pytest.fixture(scope="module")

@@ -26,17 +26,12 @@ from discofold.cli import main
 from discofold.data import read_reconstruction, write_mri_file
 from discofold.errors import FormatError
 
+from .._cli import cli as _cli
+
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
-
-
-def _cli(*argv: str) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        rc = main([*argv])
-    return rc, err.getvalue()
 
 
 def _one_line_error(rc: int, stderr: str, *needles: str) -> None:

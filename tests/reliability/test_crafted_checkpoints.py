@@ -8,8 +8,6 @@ checkpoints are read (``discofold.train.checkpoint`` and ``discofold.train._resu
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 from pathlib import Path
@@ -17,22 +15,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from discofold.cli import main
 from discofold.data import write_mri_file
 from discofold.train import load_checkpoint
 
 from .._checkpoints import tampered
+from .._cli import cli_lines as _cli
 
 ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
 SETS = ["--set", "train.steps=2", "--set", "data.val_length=0", "--set", "train.val_every=100"]
-
-
-def _cli(*argv: str) -> tuple[int, list[str]]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        rc = main(list(argv))
-    return rc, err.getvalue().strip().splitlines()
 
 
 @pytest.fixture(scope="module")

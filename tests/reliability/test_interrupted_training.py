@@ -9,7 +9,6 @@ runs of ``tests/train`` do, so an exact resume is bit for bit.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import random
@@ -23,10 +22,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from discofold.cli import main
 from discofold.train import load_checkpoint, load_config, train
 
 from .._checkpoints import tampered
+from .._cli import cli_lines as _cli
 
 STEPS = 12
 #: ~0.1 s per step on one core; a periodic checkpoint every 2 steps, no validation
@@ -205,13 +204,6 @@ class _Payload:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
-
-
-def _cli(*argv: str) -> tuple[int, list[str]]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        rc = main(list(argv))
-    return rc, err.getvalue().strip().splitlines()
 
 
 def _eval(ckpt: Path, tmp_path: Path) -> tuple[int, list[str]]:

@@ -3,8 +3,6 @@ size (library and CLI), and non-finite input data or weights are refused before 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 
 import numpy as np
@@ -12,11 +10,12 @@ import pytest
 import torch
 
 import discofold.solvers.pipeline as rm
-from discofold.cli import main
 from discofold.data import write_mri_file, write_radar_h5
 from discofold.errors import DivergenceError, InputError
 from discofold.operators import CartesianMRI, PolarRadar
 from discofold.solvers import cg_sense, fista, tv, zero_filled
+
+from .._cli import cli as _cli
 
 STEP_RE = re.compile(r"diverged at iteration (\d+) with step size ([0-9.eE+-]+)")
 
@@ -31,13 +30,6 @@ def _problem(seed: int = 0):
     op = CartesianMRI(mask, image_shape=(13, 11))
     x = torch.randn(13, 11, generator=g, dtype=torch.complex64)
     return op, op.A(x)
-
-
-def _cli(*argv: str) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        rc = main([*argv])
-    return rc, err.getvalue()
 
 
 # --------------------------------------------------------------------------- library

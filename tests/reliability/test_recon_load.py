@@ -4,8 +4,6 @@ skipped."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -17,8 +15,9 @@ import numpy as np
 import pytest
 
 import discofold.commands.recon as recon_cmd
-from discofold.cli import main
 from discofold.data import FastMRIFile, read_reconstruction, write_mri_file
+
+from .._cli import cli as _cli
 
 ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
@@ -40,13 +39,6 @@ def make_folder(folder: Path, n: int, bad: tuple[int, ...] = ()) -> list[Path]:
             k[0, 5, 5] = np.nan
         out.append(write_mri_file(folder / f"f_{i:03d}.h5", k))
     return out
-
-
-def _cli(*argv: str) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        rc = main([*argv])
-    return rc, err.getvalue()
 
 
 def _folder_recon(inp: Path, out: Path, *extra: str) -> tuple[int, str]:

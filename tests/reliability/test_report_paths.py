@@ -5,27 +5,19 @@ naming the path (exit 2)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from discofold.cli import main
 from discofold.evaluate._tables import setting_key
+
+from .._cli import cli as _cli
 
 ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
 SECRET = b"secret: not for the report\n"
-
-
-def _cli(*argv: str) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        rc = main([*argv])
-    return rc, err.getvalue()
 
 
 def _refused(rc: int, err: str, *needles: str) -> None:

@@ -12,7 +12,6 @@ error), ``torch.save`` replaced by one raising what torch's own writer raises on
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import io
 import os
@@ -28,6 +27,7 @@ from discofold.data import write_mri_file
 from discofold.models._registry import get_spec
 
 from .._checkpoints import untrained_checkpoint
+from .._cli import cli_lines as _cli
 
 ONE_THREAD = True  # one torch thread per test (tests/conftest.py)
 
@@ -40,13 +40,6 @@ CUDA_OOM = ("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total c
             "documentation for Memory Management  (https://pytorch.org/docs/stable/notes/"
             "cuda.html#environment-variables)")
 ZIP_WRITER = "[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598"
-
-
-def _cli(*argv: str) -> tuple[int, list[str]]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        rc = main(list(argv))
-    return rc, err.getvalue().strip().splitlines()
 
 
 class _FullDisk(io.FileIO):

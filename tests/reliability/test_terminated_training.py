@@ -11,7 +11,6 @@ with an uninterrupted run's.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import random
@@ -23,8 +22,9 @@ from pathlib import Path
 
 import torch
 
-from discofold.cli import main
 from discofold.train import load_checkpoint
+
+from .._cli import cli_lines as _cli
 
 ONE_THREAD = True  # one torch thread per test (tests/conftest.py): the in-process runs
 
@@ -50,13 +50,6 @@ torch.save = dying_save
 from discofold.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-
-
-def _cli(*argv: str) -> tuple[int, list[str]]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        rc = main(list(argv))
-    return rc, err.getvalue().strip().splitlines()
 
 
 def _logged_step(out: Path) -> int:
