@@ -137,9 +137,9 @@ class LFistaRadar(nn.Module):
         """Full-aperture operators on the fine grid and on the file grid (cached)."""
         u = self.upsample
         h, w = op.image_shape
-        key = (op.angles_rad.data_ptr(), tuple(op.angles_rad.shape), op.frequencies_hz.data_ptr(),
-               tuple(op.frequencies_hz.shape), float(op.angles_rad.sum()),
-               float(op.frequencies_hz.sum()), (h, w), op.extent_m, str(op.angles_rad.device))
+        key = (op.angles_rad.detach().cpu().double().numpy().tobytes(),
+               op.frequencies_hz.detach().cpu().double().numpy().tobytes(), (h, w), op.extent_m,
+               str(op.angles_rad.device))
         if key not in self._ops:
             if len(self._ops) > 4:
                 self._ops.clear()
@@ -153,8 +153,7 @@ class LFistaRadar(nn.Module):
         """``1.01 ‖A_Mᴴ A_M‖`` per sample ``(B, 1, 1)``: ``power_iters`` power-iteration steps
         from ``x₀`` (an underestimate that grows towards the norm)."""
         v = x0
-        lip = torch.ones(x0.shape[0], device=x0.device, dtype=x0.real.dtype)
-        for _ in range(self.power_iters):
+        for _ in range(self.power_iters):  # at least one step (checked in __init__)
             v = v / v.abs().pow(2).sum(dim=(-2, -1), keepdim=True).sqrt().clamp_min(1e-30)
             v = ah_m(a_m(v))
             lip = v.abs().pow(2).sum(dim=(-2, -1)).sqrt()
@@ -174,9 +173,7 @@ class LFistaRadar(nn.Module):
         def ah_m(r):
             return fine.A_adjoint(r * m)
 
-        dens = fine.density_weights.to(y.device, real) * m
-        dens = dens / dens.sum(dim=(-2, -1), keepdim=True)
-        x0 = fine.A_adjoint(y * dens)  # density-compensated adjoint on the fine grid
+        x0 = fine.dc_adjoint(y, mask=m)  # density-compensated adjoint on the fine grid
         scale = x0.abs().flatten(1).amax(1).clamp_min(1e-30)[:, None, None]
         y = y / scale.to(y.dtype)
         floor = torch.ones_like(scale)

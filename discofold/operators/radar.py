@@ -181,13 +181,17 @@ class PolarRadar(LinearOperator):
         y = (echo * wgt).reshape(*echo.shape[:-2], -1)
         return self.nufft._adjoint(y) * self.scale
 
-    def dc_adjoint(self, echo: torch.Tensor) -> torch.Tensor:
+    def dc_adjoint(self, echo: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Density-compensated adjoint of the measured samples, weights renormalised to sum to 1
-        over the measured set of each sample (the natural zero-filled radar image)."""
+        over the measured set of each sample (the natural zero-filled radar image).
+
+        ``mask`` ``(..., P, F)`` (0/1 or bool) replaces the operator's own mask, so that one
+        full-aperture operator serves acquisitions with different masks."""
         self._check(echo, self.out_shape, True, "PolarRadar.dc_adjoint echo")
         wgt = self.density_weights.to(echo.real.dtype)
-        if self.mask is not None:
-            wgt = wgt * self.mask
+        mask = self.mask if mask is None else mask
+        if mask is not None:
+            wgt = wgt * mask
             wgt = wgt / wgt.sum(dim=(-2, -1), keepdim=True)
         y = (echo * wgt).reshape(*echo.shape[:-2], -1)
         return self.nufft._adjoint(y) * self.scale

@@ -106,6 +106,11 @@ def test_mask_per_sample_and_dc_adjoint():
     z = op.dc_adjoint(op(img.expand(3, 16, 16)))
     torch.testing.assert_close(z[:, 8, 8], torch.ones(3, dtype=torch.complex128), atol=1e-4,
                                rtol=0)
+    # a mask given to the call replaces the operator's own: the full-aperture operator with
+    # ``mask=`` equals the masked operator, and differs from its own (unmasked) weights
+    torch.testing.assert_close(full.dc_adjoint(y, mask=mask), op.dc_adjoint(y))
+    torch.testing.assert_close(full.dc_adjoint(y, mask=mask.double()), op.dc_adjoint(y))
+    assert not torch.allclose(full.dc_adjoint(y), op.dc_adjoint(y))
 
 
 def test_non_uniform_angles_and_wide_angle_wrap():
