@@ -93,7 +93,7 @@ _TINY_OVERRIDES = {
               "train.batch_size=2", "train.warmup_steps=5", "train.lr=2e-3",
               "data.train_length=1000"],
 }
-#: radar-lfista, not radar-unified: 12-24 dB better on satellites (docs/benchmarks/bundled_radar.md)
+#: radar-lfista, not radar-unified: 12-19 dB better on satellites (docs/benchmarks/bundled_radar.md)
 _BUNDLED = {"mri": "mri-unified", "radar": "radar-lfista"}
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:0.5em 0 1.5em}"
