@@ -23,6 +23,11 @@ Pipeline (one model for every pattern, acceleration and resolution):
    with the phase of the map-combined image (:func:`~discofold.models._blocks.combine_coils`);
    non-Cartesian data consistency runs on the density-compensated operator
    (:class:`~discofold.models._ops.DensityCompensated`).
+   ``state="sense"`` (MoDL, Aggarwal et al. 2019) keeps one image per item instead and runs
+   the data consistency through the SENSE operator built with the model's maps
+   (:func:`sense_operator`); with ``dc="prox"`` each cascade solves
+   ``(AᴴA + μ I) x = Aᴴy + μ (z + r)`` by conjugate gradients, which unfolds the coil aliasing
+   as CG-SENSE does, and the output is that image.
 4. **Meta.**  ``[1/R, ln R/ln 32, is_2d]`` feeds a shared
    :class:`~discofold.layers.modulation.RecursionModulation` that scales the last decoder
    features of every image UDNO.  ``r_unified`` applies ``stages`` shared cascades
@@ -36,25 +41,42 @@ calibration-box coil maps) and training only has to learn improvements.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..layers.modulation import make_modulation
-from ..operators import CartesianMRI
-from ._blocks import ComplexNet, small_head
+from ..operators import CartesianMRI, NonCartesianMRI
+from ._blocks import ComplexNet, reduce_coils, small_head
 from ._meta import MRI_CONDITION_SIZE, as_meta
-from ._ops import check_inputs, coil_operator, grid_operator, initial_adjoint
+from ._ops import check_inputs, coil_operator, dc_operator, grid_operator, initial_adjoint
 from ._registry import register
 from .data_consistency import make_dc
 from .fno import FNOBackbone
 from .sens import SensitivityNet
 from .udno import UDNO
-from .unrolled import Stage, Unrolled
+from .unrolled import Stage, StageContext, Unrolled
 from .varnet import CoilRegulariser, mri_condition, run_cascades
 
-__all__ = ["KspaceNO", "Unified", "r_unified"]
+__all__ = ["KspaceNO", "Unified", "r_unified", "sense_operator", "STATES"]
+
+STATES = ("coil", "sense")
+MAP_SOURCES = ("calibration", "operator")
+
+
+def sense_operator(op, maps: torch.Tensor):
+    """The acquisition of ``op`` with the coil maps ``maps`` ``(B, C, H, W)`` (SENSE model
+    ``A x = (M F S_c x)_c`` of one image per item), for Cartesian and non-Cartesian MRI."""
+    if isinstance(op, CartesianMRI):
+        return CartesianMRI(op.mask, coil_maps=maps, image_shape=op.image_shape)
+    if isinstance(op, NonCartesianMRI):
+        new = copy.copy(op)  # shares the NUFFT and its Toeplitz kernel cache
+        new.coil_maps, new.batch_shape = maps, tuple(maps.shape[:-3])
+        return new
+    raise ConfigError(f"state='sense' needs an MRI operator, got {type(op).__name__}")
 
 
 def _kspace_weight(h: int, w: int, device, dtype) -> torch.Tensor:
@@ -148,6 +170,24 @@ class Unified(nn.Module):
         What the shared modulation sees when it is on (:mod:`discofold.layers.modulation`; the
         feature kinds pool the last decoder features of each image backbone); ``"none"``
         turns it off even for recursive cascades.
+    state : {"coil", "sense"}
+        ``"coil"`` (E2E-VarNet): the cascades update coil images and data consistency acts
+        coil by coil; the coil maps only reduce and expand.  ``"sense"`` (MoDL): the state is
+        one image per item and data consistency runs through the SENSE operator built with
+        the model's maps (:func:`sense_operator`), so with ``dc="prox"`` every cascade solves
+        ``(AᴴA + μ I) x = Aᴴy + μ (z + r)`` by conjugate gradients and unfolds the coil
+        aliasing as CG-SENSE does (the coil-wise step cannot: each coil's k-space is only
+        kept where it was measured).  Multi-coil only; single-coil data run as ``"coil"``.
+    cg_iters : int
+        Conjugate-gradient steps of ``dc="prox"``.
+    mu : float
+        Initial ``μ`` of ``dc="prox"``.
+    maps : {"calibration", "operator"}
+        Where the coil maps come from: ``"calibration"`` estimates them from the calibration
+        region (refined by the sensitivity network when ``sens_chans > 0``); ``"operator"``
+        takes the maps the operator carries (those CG-SENSE uses on the same call: estimated
+        from the calibration box by ``recon`` and ``eval`` for files, the simulator's for
+        simulated data) and estimates them only when it carries none.
     """
 
     def __init__(self, cascades: int = 6, chans: int = 12, pools: int = 3,
@@ -155,8 +195,16 @@ class Unified(nn.Module):
                  kspace_pools: int = 2, kspace_radius: float = 2.5, sens_chans: int = 4,
                  sens_pools: int = 2, dc: str = "soft", recursions: int = 1,
                  modulate: bool = True, kernel_shape: Sequence[int] = (5, 4),
-                 kspace_weighted: bool = False, modulation: str = "counters"):
+                 kspace_weighted: bool = False, modulation: str = "counters",
+                 state: str = "coil", cg_iters: int = 10, mu: float = 1.0,
+                 maps: str = "calibration"):
         super().__init__()
+        if state not in STATES:
+            raise ConfigError(f"unified state must be one of {STATES}, got {state!r}")
+        if maps not in MAP_SOURCES:
+            raise ConfigError(f"unified maps must be one of {MAP_SOURCES}, got {maps!r}")
+        self.state, self.map_source = state, maps
+        dc_args = dict(mu=mu, n_iter=cg_iters) if dc == "prox" else {}
         self.kspace = KspaceNO(kspace, kspace_chans, kspace_pools, kspace_radius,
                                weighted=kspace_weighted)
         sens_net = (ComplexNet(UDNO(2, 2, sens_chans, sens_pools, radius, kernel_shape),
@@ -164,7 +212,7 @@ class Unified(nn.Module):
         self.sens = SensitivityNet(sens_net, residual=True)
         stages = [Stage(CoilRegulariser(ComplexNet(UDNO(2, 2, chans, pools, radius,
                                                         kernel_shape), add_mean=False)),
-                        make_dc(dc))
+                        make_dc(dc, **dc_args))
                   for _ in range(cascades)]
         mod = make_modulation(modulation if modulate or recursions > 1 else "none",
                               MRI_CONDITION_SIZE, chans)
@@ -188,14 +236,26 @@ class Unified(nn.Module):
         check_inputs("unified", y, op, as_meta(meta))
         return self.kspace(y, op)
 
+    def coil_maps(self, y: torch.Tensor, op, meta, batch: int) -> torch.Tensor | None:
+        """Coil maps ``(B, C, H, W)`` of the cascades (``maps`` in the class docstring)."""
+        own = getattr(op, "coil_maps", None)
+        if self.map_source == "operator" and own is not None:
+            return own.to(y.dtype).expand(batch, *own.shape[-3:])
+        return self.sens(y, op, meta)
+
     def forward(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
         """``y`` ``(B, *op.out_shape)`` → complex image ``(B, H, W)``."""
         meta = as_meta(meta)
         batch = check_inputs("unified", y, op, meta)
         z0 = grid_operator(op.in_shape, device=y.device).A_adjoint(self.kspace(y, op))
-        maps = self.sens(y, op, meta)
+        maps = self.coil_maps(y, op, meta, batch)
         cond = mri_condition(y, op, meta, batch) if self.unrolled.modulation else None
-        return run_cascades(self.unrolled, y, op, meta, maps, z0=z0, condition=cond)
+        if self.state == "coil" or maps is None:
+            return run_cascades(self.unrolled, y, op, meta, maps, z0=z0, condition=cond)
+        sop = sense_operator(op, maps)
+        dop, aty = dc_operator(sop, y)
+        ctx = StageContext(op=dop, aty=aty, maps=None)
+        return self.unrolled(reduce_coils(z0, maps), ctx, cond)
 
 
 _TINY = dict(chans=4, pools=2, radius=0.2, kspace_chans=4, kspace_pools=1, kspace_radius=1.5,
