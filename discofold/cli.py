@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from . import _limits
 from ._progress import interval as progress_interval
 from ._progress import override_interval
 from ._version import __version__
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        with override_interval(args.progress_s):
+        with override_interval(args.progress_s), _limits.raised(dict(getattr(args, "limits", []))):
             progress_interval()  # a bad DISCOFOLD_PROGRESS_S fails before any work
             return int(args.func(args) or 0)
     except DiscofoldError as exc:

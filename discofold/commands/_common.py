@@ -4,6 +4,8 @@ Kept small and generic so that every verb (``simulate``, ``recon``, ``train``, `
 its output the same way:
 
 - :func:`add_output_args` adds ``--out``, ``--overwrite`` and ``--quiet``;
+- :func:`add_limit_args` adds ``--limit KEY=VALUE`` (repeatable), which raises a bound of
+  :mod:`discofold._limits` for the verb (applied by :func:`discofold.cli.main`);
 - :func:`prepare_out_dir` creates the output folder or says clearly why it cannot be used;
 - :func:`check_new_files` refuses, *before anything is written*, to replace existing files
   unless ``--overwrite`` was given (the writers themselves are atomic, see
@@ -22,11 +24,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import _limits
 from .._progress import progress
 from ..errors import InputError
 
 __all__ = [
     "add_output_args",
+    "add_limit_args",
     "prepare_out_dir",
     "check_new_files",
     "progress",
@@ -43,6 +47,17 @@ def add_output_args(parser: argparse.ArgumentParser, out_help: str = "output fol
                         help="replace existing output files (default: refuse)")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress bar and no summary line")
+
+
+def add_limit_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--limit KEY=VALUE`` (repeatable): raise a bound on the work an input may ask for."""
+    parser.add_argument(
+        "--limit", action="append", type=_limits.parse_limit, default=[], dest="limits",
+        metavar="KEY=VALUE",
+        help="raise a bound on the work a file or checkpoint may ask for, checked before work "
+        "starts (repeatable): " + ", ".join(f"{k} (default {_limits.fmt(k, v)})"
+                                           for k, v in _limits.DEFAULTS.items())
+        + "; bytes take KiB/MiB/GiB suffixes, e.g. --limit memory=8GiB")
 
 
 def prepare_out_dir(path: str | os.PathLike) -> Path:

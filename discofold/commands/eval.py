@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..data._atomic import make_temp_dir, refuse_link
 from ..errors import InputError
-from ._common import progress
+from ._common import add_limit_args, progress
 
 __all__ = ["register", "run", "publish_dir", "check_out_dir"]
 
@@ -79,6 +79,7 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="write into an existing non-empty output folder, replacing its files")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no tables")
+    add_limit_args(p)
     p.set_defaults(func=run)
 
 

@@ -83,7 +83,7 @@ from ..solvers.pipeline import (
     recon_mri_slice,
     recon_radar_frame,
 )
-from ._common import check_new_files, positive_int, progress
+from ._common import add_limit_args, check_new_files, positive_int, progress
 
 __all__ = ["register", "run", "detect_format"]
 
@@ -132,6 +132,7 @@ def register(subparsers) -> None:
                    "frame go to the output attr recon_passes)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary line")
+    add_limit_args(p)
     p.set_defaults(func=run)
 
 

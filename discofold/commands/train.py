@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ._common import add_output_args
+from ._common import add_limit_args, add_output_args
 
 __all__ = ["register", "run"]
 
@@ -41,6 +41,7 @@ def register(subparsers) -> None:
                    "(repeatable; values are TOML literals)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     add_output_args(p, out_help="run folder")
+    add_limit_args(p)
     p.set_defaults(func=run)
 
 

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 
 from ..errors import FormatError, InputError
+from ._cost import check_h5_object
 from ._h5local import local_get
 
 __all__ = ["RadarLayout", "check_layout", "check_attrs", "check_optional", "present"]
@@ -36,6 +37,7 @@ def _dataset(fh: h5py.File, path: Path, key: str) -> h5py.Dataset:
         found = "a group" if obj is not None else "nothing"
         raise FormatError(f"{path}: key '{key}': expected a dataset, found {found} "
                           f"(keys present: {sorted(str(k) for k in fh.keys())})")
+    check_h5_object(obj, path, key)
     return obj
 
 

@@ -37,6 +37,7 @@ import torch
 from ..errors import DiscofoldError, FormatError, InputError, ShapeError
 from ..operators import fftc, ifftc
 from ._atomic import atomic_write, refuse_non_finite
+from ._cost import check_h5_object, check_items, check_memory, mri_peak_bytes, open_h5
 from ._h5local import local_get
 from ._ismrmrd import checked_recon_size, header_xml, trajectory_name
 from ._ismrmrd import recon_size as header_recon_size
@@ -222,7 +223,7 @@ class FastMRIFile:
         if not Path(path).is_file():
             raise FormatError(f"file '{self.path}' does not exist or is not a file")
         try:
-            self._f = h5py.File(self.path, "r")
+            self._f = open_h5(self.path)
         except OSError as exc:
             raise FormatError(
                 f"file '{self.path}' is not a readable HDF5 file (corrupt, truncated or another "
@@ -255,6 +256,7 @@ class FastMRIFile:
             return None
         if not isinstance(obj, h5py.Dataset):
             raise _fail(self.path, key, f"expected a dataset, got {type(obj).__name__}")
+        check_h5_object(obj, self.path, key)
         return obj
 
     def _check_bytes(self, key: str, shape, itemsize: int) -> None:
@@ -264,6 +266,7 @@ class FastMRIFile:
                         f"limit max_bytes={self.max_bytes}; refusing to allocate")
 
     def _validate(self) -> None:
+        check_h5_object(self._f, self.path, "/")
         ks = self._dataset("kspace")
         if ks.dtype.kind != "c":
             raise _fail(self.path, "kspace", f"expected dtype complex64, got {ks.dtype}")
@@ -287,6 +290,20 @@ class FastMRIFile:
         self.recon_size = self._read_recon_size()
         self._key = "attrs"
         self.attrs = _attrs_to_python(self._f.attrs)
+        self._check_cost()
+
+    def _check_cost(self) -> None:
+        """Refuse, before any slice is read, a file with more slices, or whose reconstruction
+        would need more memory, than the limits ``slices`` and ``memory`` (:mod:`._cost`)."""
+        check_items(len(self), self.path, "kspace", "slice")
+        out = self.target_shape or self.recon_size or self.matrix
+        h, w = self.matrix
+        samples = self.kspace_shape[-1] if self.noncartesian else None
+        grid = (2 * h + 6, 2 * w + 6) if self.noncartesian else None
+        need = mri_peak_bytes(len(self), self.num_coils, self.matrix, samples, grid, out)
+        check_memory(need, self.path, "kspace",
+                     f"{len(self)} slices of {self.num_coils} coil(s) on a {h}x{w} matrix"
+                     + (f", {samples} samples per coil" if samples else ""))
 
     def _validate_noncartesian(self, ks, traj) -> None:
         if ks.ndim != 3:

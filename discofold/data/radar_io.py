@@ -31,6 +31,7 @@ import torch
 
 from ..errors import DiscofoldError, FormatError, InputError, ShapeError
 from ._atomic import atomic_write, refuse_non_finite
+from ._cost import check_h5_object, check_items, check_memory, open_h5, radar_peak_bytes
 from ._echo_matrix import DEFAULT_MAX_ELEMENTS, load_echo_matrix
 from ._h5local import local_get
 from ._radar_h5check import check_attrs, check_layout, check_optional
@@ -113,7 +114,7 @@ class RadarH5Reader:
         if not self.path.is_file():
             raise FormatError(f"radar file '{self.path}' does not exist")
         try:
-            self._file = h5py.File(self.path, "r")
+            self._file = open_h5(self.path)
         except OSError as exc:
             raise FormatError(f"'{self.path}' is not a readable HDF5 file ({exc})") from exc
         try:
@@ -130,9 +131,15 @@ class RadarH5Reader:
             raise
 
     def _open_checks(self) -> None:
+        check_h5_object(self._file, self.path, "/")
         self.layout = check_layout(self._file, self.path, "echo", self.max_frame_bytes)
         self.attrs = check_attrs(self._file, self.path)
         check_optional(self._file, self.path, self.layout, self.attrs["image_shape"])
+        lay, image = self.layout, self.attrs["image_shape"]
+        check_items(lay.frames, self.path, "echo", "frame")
+        check_memory(radar_peak_bytes(lay.frames, lay.pulses, lay.freqs, image), self.path,
+                     "echo", f"{lay.frames} frames of {lay.pulses} x {lay.freqs} samples onto "
+                     f"{image[0]}x{image[1]} images")
         freq = self._read("frequencies_hz", 0, False)
         self.frequencies_hz = torch.from_numpy(freq.astype(np.float64))
 
@@ -162,6 +169,7 @@ class RadarH5Reader:
     def _read(self, key: str, index: int, per_frame: bool) -> np.ndarray:
         try:
             ds = self._get(key)
+            check_h5_object(ds, self.path, key)
             shape = ds.shape[1:] if per_frame else ds.shape
             nbytes = int(np.prod(shape, dtype=np.float64)) * ds.dtype.itemsize
             if nbytes > self.max_frame_bytes:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from discofold.layers._basis import evaluate_basis
+from discofold._limits import check_stencil
+from discofold.layers._basis import basis_size, evaluate_basis
 
 __all__ = ["SparsePair", "spmm", "stencil_triplets", "point_triplets"]
 
@@ -98,6 +99,10 @@ def point_triplets(angles, radii, radius, edge, basis, kernel_shape):
     rho = radii[None, :].expand(angles.numel(), -1).reshape(-1)
     pts = torch.stack([rho * torch.cos(th), rho * torch.sin(th)], 1)
     tree = cKDTree(pts.numpy())
+    count = int(tree.count_neighbors(tree, radius * edge))  # counted, nothing stored
+    check_stencil("DiscoConvFan", basis_size(basis, kernel_shape) * count,
+                  f"{basis_size(basis, kernel_shape)} basis functions x {count} neighbour "
+                  f"pairs: radius {radius:g} on {pts.shape[0]} samples")
     pairs = tree.sparse_distance_matrix(tree, radius * edge, output_type="ndarray")
     o = torch.from_numpy(pairs["i"].astype("int64"))
     i = torch.from_numpy(pairs["j"].astype("int64"))

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from discofold._limits import check_stencil
 from discofold.errors import ConfigError, InputError, ShapeError
 from discofold.layers._basis import basis_size, evaluate_basis
 
@@ -191,6 +192,10 @@ class DiscoConv2d(nn.Module):
                 f"of at most the grid extent (a model's radius doubles at every pooling level)."
             )
         nh, nw = math.floor(self.radius / hh), math.floor(self.radius / hw)
+        check_stencil("DiscoConv2d", self.kernel_size * (2 * nh + 1) * (2 * nw + 1),
+                      f"{self.kernel_size} basis functions x {2 * nh + 1}x{2 * nw + 1} grid "
+                      f"points: radius {self.radius:g} on a {H}x{W} grid over "
+                      f"{self.domain_length}")
         a = -torch.arange(-nh, nh + 1, dtype=torch.float64) * hh
         b = -torch.arange(-nw, nw + 1, dtype=torch.float64) * hw
         A, B = torch.meshgrid(a, b, indexing="ij")

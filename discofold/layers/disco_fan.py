@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as tF
 from torch import nn
 
+from discofold._limits import check_stencil
 from discofold.errors import InputError, ShapeError
 from discofold.layers._basis import basis_size, evaluate_basis
 from discofold.layers._fan_sparse import SparsePair, point_triplets, spmm, stencil_triplets
@@ -155,6 +156,11 @@ def _uniform_stencil(step, P, periodic, radii, radius, basis, kernel_shape):
     (input radius of each band slot) and the angular offsets ``(S,)``.
     """
     h = _reach(step, radii, radius, P // 2 if periodic else P - 1)
+    F, K = radii.numel(), basis_size(basis, kernel_shape)
+    n_s = P if periodic and 2 * h + 1 > P else 2 * h + 1
+    check_stencil("DiscoConvFan", K * F * F * n_s,
+                  f"{K} basis functions x {F} output radii x {F} input radii x {n_s} angular "
+                  f"offsets: radius {radius:g} on {P} x {F} samples")
     if periodic and 2 * h + 1 > P:
         offsets = torch.arange(-(P // 2), P - P // 2)
     else:
@@ -167,7 +173,6 @@ def _uniform_stencil(step, P, periodic, radii, radius, basis, kernel_shape):
     inside = r <= _EDGE  # (F, S, F_in)
     psi = evaluate_basis(basis, kernel_shape, r, phi)
     any_g = inside.any(dim=1)  # (F, F_in)
-    F = radii.numel()
     g = torch.arange(F)
     lo = torch.where(any_g, g[None, :], F).min(dim=1).values.clamp(max=F - 1)
     hi = torch.where(any_g, g[None, :], -1).max(dim=1).values
@@ -264,6 +269,11 @@ def _uniform_plan(angles, radii, radius, basis, kernel_shape, path):
     _, periodic, step = _angle_layout(angles)
     P = angles.numel()
     h = _reach(step, radii, radius, P // 2 if periodic else P - 1)
+    F, K = radii.numel(), basis_size(basis, kernel_shape)
+    n_s = P if periodic and 2 * h + 1 > P else 2 * h + 1
+    check_stencil("DiscoConvFan", K * F * F * n_s,
+                  f"{K} basis functions x {F} output radii x {F} input radii x {n_s} angular "
+                  f"offsets: radius {radius:g} on {P} x {F} samples")
     if not periodic and 2 * math.pi - (P - 1) * step <= (h + 1e-9) * step:
         return None  # samples across the gap of the arc interact: use the point path
     psi, chi, gidx, offsets = _uniform_stencil(step, P, periodic, radii, radius, basis,

@@ -84,12 +84,12 @@ def _grid_to_image(g, ku, kv, theta_c, x, y):
     u = c * x[:, None] + s * y[None, :]  # rotated coordinates of the pixels (H, W)
     v = -s * x[:, None] + c * y[None, :]
     out = 0
-    for n0 in range(0, kv.numel(), 16):
-        kvb = kv[n0:n0 + 16]
-        eu = torch.exp(two_pi_i * ku[:, None, None] * u).to(dev, cdt)  # (M, H, W)
-        ev = torch.exp(two_pi_i * kvb[:, None, None] * v).to(dev, cdt)  # (n, H, W)
-        part = torch.einsum("...nm,mhw->...nhw", g[..., n0:n0 + 16, :], eu)
-        out = out + (part * ev).sum(dim=-3)
+    for n0 in range(0, kv.numel(), 16):  # blocks of 16 x 16 k-samples: memory ~ 16 H W, not M H W
+        ev = torch.exp(two_pi_i * kv[n0:n0 + 16, None, None] * v).to(dev, cdt)  # (n, H, W)
+        for m0 in range(0, ku.numel(), 16):
+            eu = torch.exp(two_pi_i * ku[m0:m0 + 16, None, None] * u).to(dev, cdt)  # (m, H, W)
+            part = torch.einsum("...nm,mhw->...nhw", g[..., n0:n0 + 16, m0:m0 + 16], eu)
+            out = out + (part * ev).sum(dim=-3)
     return out
 
 

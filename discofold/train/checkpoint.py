@@ -23,8 +23,11 @@ Nor is a file's content trusted to be sane: every entry has the type the loaders
 ``state_dict`` a dictionary with string keys; the training state of a resumable file is checked
 by :mod:`discofold.train._resume`), weights of another dtype kind than the model's
 (complex or integer where real floating point is expected) are refused rather than cast, and the
-stored model config is bounded (:data:`MODEL_LIMITS`, :func:`check_model_limits`) before the
-model is built.
+stored model config is bounded (:func:`check_model_limits`) before the model is built.  Nor is
+the archive trusted: its zip members may not expand beyond the file's own size by more than the
+limit ``checkpoint_inflation`` (torch writes them uncompressed; a deflated member is a zip bomb),
+read from the zip directory before ``torch.load``.  The limits (:mod:`discofold._limits`) are
+raised with ``--limit KEY=VALUE``.
 """
 
 from __future__ import annotations
@@ -32,15 +35,18 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .. import _limits
 from .._version import __version__
 from ..data._atomic import atomic_write
 from ..errors import CheckpointError, ConfigError
@@ -58,7 +64,6 @@ __all__ = [
     "file_sha256",
     "check_resume_compatible",
     "check_model_limits",
-    "MODEL_LIMITS",
 ]
 
 FORMAT = "discofold-checkpoint"
@@ -69,9 +74,6 @@ _FREE_ON_RESUME = ("data.num_workers", "train.log_every", "train.time_budget_s",
                    "train.tensorboard")
 _REQUIRED = ("format", "format_version", "model_name", "config", "config_version", "state_dict",
              "step")
-#: bounds on the work a checkpoint's stored model config may ask for, checked before the model
-#: is built (:func:`check_model_limits`): loop counts, U-Net depths, parameters
-MODEL_LIMITS = {"count": 100, "depth": 12, "parameters": 50_000_000}
 #: model arguments that are loop counts (passes, cascades, iterations) and U-Net depths
 _COUNT_KEYS = ("recursions", "r_max", "cascades", "num_cascades", "stages", "phases", "blocks",
                "n_layers", "n_iter")
@@ -258,6 +260,7 @@ def load_checkpoint(path: str | os.PathLike, *, model_name: str | None = None,
         Missing, unreadable, corrupt or untrusted file; another model; another config version.
     """
     p = resolve_checkpoint(path)
+    _check_inflation(p)
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -270,6 +273,27 @@ def load_checkpoint(path: str | os.PathLike, *, model_name: str | None = None,
         raise CheckpointError(f"checkpoint '{p}' was made for model '{ckpt['model_name']}', not "
                               f"'{model_name}'")
     return ckpt
+
+
+def _check_inflation(p: Path) -> None:
+    """Refuse a zip archive whose members expand beyond the file's size by more than the limit
+    ``checkpoint_inflation``, from the sizes in its zip directory (nothing is decompressed).
+    A file that is not a zip archive is left to ``torch.load`` (which refuses it)."""
+    try:
+        with zipfile.ZipFile(p) as archive:
+            members = archive.infolist()
+        on_disk = p.stat().st_size
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return
+    total = sum(m.file_size for m in members)
+    if total - on_disk > _limits.get("checkpoint_inflation"):
+        packed = [m for m in members if m.compress_type != zipfile.ZIP_STORED]
+        biggest = max(members, key=lambda m: m.file_size)
+        raise CheckpointError(
+            f"checkpoint '{p}' ({on_disk} bytes) declares {total} bytes in its {len(members)} "
+            f"zip members ({len(packed)} compressed; largest '{biggest.filename}' "
+            f"{biggest.file_size} bytes): a zip bomb, refused before reading it; "
+            f"{_limits.hint('checkpoint_inflation', total - on_disk)}")
 
 
 def _unpickling_error(p: Path, text: str) -> CheckpointError:
@@ -440,18 +464,19 @@ def build_from_checkpoint(path: str | os.PathLike, device: str | torch.device = 
     return model.to(device).eval(), cfg, ckpt
 
 
-def _over_limit(where: str, key: str, value, limit, what: str) -> CheckpointError:
-    return CheckpointError(f"{where}: its stored config asks for {key} = {value!r}, more than "
-                           f"the {limit} {what} a checkpoint may ask for (MODEL_LIMITS in "
-                           "discofold.train.checkpoint); refused before any work started")
+def _over_limit(where: str, key: str, value, limit: str, what: str) -> CheckpointError:
+    needed = value if isinstance(value, (int, float)) and math.isfinite(value) else None
+    return CheckpointError(f"{where}: its stored config asks for {key} = {value!r} {what}, more "
+                           f"than a checkpoint may ask for; refused before any work started; "
+                           f"{_limits.hint(limit, needed)}")
 
 
-def _bounded_int(where: str, key: str, value, limit: int, what: str) -> None:
-    """Refuse ``value`` unless it is a number ``<= limit`` (bools and strings are left to the
-    model's own checks)."""
+def _bounded_int(where: str, key: str, value, limit: str, what: str) -> None:
+    """Refuse ``value`` unless it is a number ``<= `` the limit ``limit`` (bools and strings are
+    left to the model's own checks)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
-    if not value <= limit:  # NaN fails too
+    if not value <= _limits.get(limit):  # NaN fails too
         raise _over_limit(where, key, value, limit, what)
 
 
@@ -461,9 +486,12 @@ def check_model_limits(config: Config, state_dict, where: str = "checkpoint") ->
     A strict load matches the weights to the config's parameter shapes, but loop counts
     (``recursions``, ``cascades``, ``n_iter``, ...) and depths carry no weights of their own,
     and building a model of a huge config takes as long as running it; so loop counts are at
-    most ``MODEL_LIMITS["count"]``, U-Net depths at most ``MODEL_LIMITS["depth"]``, and both the
-    stored weights and the model the config describes (counted on the ``meta`` device, nothing
-    allocated) at most ``MODEL_LIMITS["parameters"]`` values.
+    most the limit ``count``, U-Net depths at most ``depth``, and both the stored weights and the
+    model the config describes (counted on the ``meta`` device, nothing allocated) at most
+    ``parameters`` values (:mod:`discofold._limits`; raised with ``--limit KEY=VALUE``).  What
+    depends on the grid is bounded by the DISCO layers once the grid is known: a radius beyond
+    the grid is refused, and a stencil (basis functions × grid points under the kernel) larger
+    than the limit ``stencil`` (:class:`~discofold.layers.DiscoConv2d`).
 
     Raises
     ------
@@ -474,24 +502,23 @@ def check_model_limits(config: Config, state_dict, where: str = "checkpoint") ->
 
     args = config.model.args
     for key in _COUNT_KEYS:
-        _bounded_int(where, f"model.args.{key}", args.get(key), MODEL_LIMITS["count"], "passes")
-    _bounded_int(where, "model.eval_recursions", config.model.eval_recursions,
-                 MODEL_LIMITS["count"], "passes")
+        _bounded_int(where, f"model.args.{key}", args.get(key), "count", "passes")
+    _bounded_int(where, "model.eval_recursions", config.model.eval_recursions, "count",
+                 "passes")
     for key in _DEPTH_KEYS:
-        _bounded_int(where, f"model.args.{key}", args.get(key), MODEL_LIMITS["depth"],
-                     "levels")
-    limit = MODEL_LIMITS["parameters"]
+        _bounded_int(where, f"model.args.{key}", args.get(key), "depth", "levels")
+    limit = _limits.get("parameters")
     if isinstance(state_dict, dict):
         stored = sum(v.numel() for v in state_dict.values() if isinstance(v, torch.Tensor))
         if stored > limit:
-            raise _over_limit(where, "state_dict (values)", stored, limit, "values")
+            raise _over_limit(where, "state_dict (values)", stored, "parameters", "values")
     try:
         with torch.random.fork_rng(devices=[]):  # building draws initial weights
             wanted = parameter_count(config.model.name, **args)
     except (ConfigError, TypeError, ValueError):
         return  # an unbuildable config is reported by the build itself
     if wanted > limit:
-        raise _over_limit(where, "model.args (parameters)", wanted, limit, "parameters")
+        raise _over_limit(where, "model.args (parameters)", wanted, "parameters", "parameters")
 
 
 def check_resume_compatible(ckpt: dict, config: Config, where: str) -> None:

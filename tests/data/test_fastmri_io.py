@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import discofold.data.fastmri as fm
+from discofold import _limits
 from discofold.data.fastmri import (
     FastMRIFile,
     center_crop_or_pad,
@@ -199,7 +200,11 @@ def test_size_guard_refuses_huge_declared_dataset(tmp_path):
         f.create_dataset("kspace", shape=(2, 8, 40000, 40000), dtype=np.complex64,
                          chunks=(1, 1, 64, 64))
     assert p.stat().st_size < 1e6
-    with FastMRIFile(p) as f:
+    # the whole-file memory estimate refuses it on opening; with that limit raised, the
+    # per-read guard still refuses to allocate the slice
+    with pytest.raises(FormatError, match="'kspace'.*--limit memory="):
+        FastMRIFile(p)
+    with _limits.raised({"memory": 1 << 62}), FastMRIFile(p) as f:
         with pytest.raises(FormatError, match="'kspace'.*max_bytes"):
             f.read_slice(0)
     with pytest.raises(FormatError, match="max_bytes"):
