@@ -35,6 +35,7 @@ from ..data.fastmri import MRISlice, center_crop_or_pad
 from ..data.radar_io import RadarFrame
 from ..errors import InputError, ShapeError
 from ..models import AcquisitionMeta
+from ..models.sens import placeholder_maps
 from ..operators import CartesianMRI, NonCartesianMRI, PolarRadar
 from ..solvers.pipeline import slice_coil_maps
 
@@ -109,9 +110,8 @@ def _maps(sl: MRISlice, dcf, own_maps: bool) -> torch.Tensor:
                              "there is no calibration region to estimate coil maps from, and "
                              "the model needs one for multi-coil data; reconstruct this file "
                              "with a classical method (discofold recon --method zf)")
-    c = sl.kspace.shape[0]
     h, w = sl.matrix
-    return torch.full((c, h, w), c ** -0.5, dtype=torch.complex64)
+    return placeholder_maps(sl.kspace.shape[0], h, w)
 
 
 def _check_same_file(records: Sequence, key, what: str) -> None:

@@ -14,7 +14,19 @@ from torch import nn
 from ._meta import AcquisitionMeta
 from ._ops import calibration_data, coil_operator
 
-__all__ = ["SensitivityNet"]
+__all__ = ["SensitivityNet", "placeholder_maps", "is_placeholder"]
+
+
+def placeholder_maps(coils: int, h: int, w: int) -> torch.Tensor:
+    """Uniform maps ``(C, H, W)``, ``C^{-1/2}`` everywhere: what ``recon`` gives the operator of
+    a multi-coil slice with no calibration region, for models that estimate their own maps."""
+    return torch.full((coils, h, w), coils ** -0.5, dtype=torch.complex64)
+
+
+def is_placeholder(maps: torch.Tensor) -> torch.Tensor:
+    """Per item of ``maps`` ``(B, C, H, W)``: are they :func:`placeholder_maps`? ``(B,)`` bool."""
+    c = maps.shape[-3]
+    return (maps == torch.tensor(c ** -0.5, dtype=maps.dtype)).flatten(-3).all(dim=-1)
 
 
 class SensitivityNet(nn.Module):

@@ -56,7 +56,7 @@ from ._ops import check_inputs, coil_operator, dc_operator, grid_operator, initi
 from ._registry import register
 from .data_consistency import make_dc
 from .fno import FNOBackbone
-from .sens import SensitivityNet
+from .sens import SensitivityNet, is_placeholder
 from .udno import UDNO
 from .unrolled import Stage, StageContext, Unrolled
 from .varnet import CoilRegulariser, mri_condition, run_cascades
@@ -187,7 +187,8 @@ class Unified(nn.Module):
         region (refined by the sensitivity network when ``sens_chans > 0``); ``"operator"``
         takes the maps the operator carries (those CG-SENSE uses on the same call: estimated
         from the calibration box by ``recon`` and ``eval`` for files, the simulator's for
-        simulated data) and estimates them only when it carries none.
+        simulated data) and estimates them only when it carries none (or the uniform
+        placeholders of :func:`~discofold.models.sens.placeholder_maps`).
     """
 
     def __init__(self, cascades: int = 6, chans: int = 12, pools: int = 3,
@@ -239,9 +240,13 @@ class Unified(nn.Module):
     def coil_maps(self, y: torch.Tensor, op, meta, batch: int) -> torch.Tensor | None:
         """Coil maps ``(B, C, H, W)`` of the cascades (``maps`` in the class docstring)."""
         own = getattr(op, "coil_maps", None)
-        if self.map_source == "operator" and own is not None:
-            return own.to(y.dtype).expand(batch, *own.shape[-3:])
-        return self.sens(y, op, meta)
+        if self.map_source != "operator" or own is None:
+            return self.sens(y, op, meta)
+        own = own.to(y.dtype).expand(batch, *own.shape[-3:])
+        blank = is_placeholder(own)  # recon found no calibration region for these items
+        if bool(blank.any()):
+            own = torch.where(blank[:, None, None, None], self.sens(y, op, meta), own)
+        return own
 
     def forward(self, y: torch.Tensor, op, meta=None) -> torch.Tensor:
         """``y`` ``(B, *op.out_shape)`` → complex image ``(B, H, W)``."""

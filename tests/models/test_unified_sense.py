@@ -129,3 +129,20 @@ def test_operator_maps_are_the_maps_the_operator_carries():
 def test_unknown_map_source_is_a_config_error():
     with pytest.raises(ConfigError, match="maps"):
         build("unified", seed=0, **dict(_TINY_SENSE, maps="espirit"))
+
+
+def test_placeholder_maps_fall_back_to_the_calibration_estimate_per_item():
+    from discofold.models.sens import is_placeholder, placeholder_maps
+    from discofold.operators import CartesianMRI
+
+    pr = mri_problem(pattern="equispaced", acceleration=3.0)
+    h, w = pr.x.shape[-2:]
+    true = _maps(pr.op, 2)
+    maps = torch.stack([true[0], placeholder_maps(true.shape[1], h, w)])
+    assert is_placeholder(maps).tolist() == [False, True]
+    op = CartesianMRI(pr.op.mask, coil_maps=maps, image_shape=(h, w))
+    model = build("unified", seed=0, **dict(_TINY_SENSE, maps="operator")).eval()
+    calib = build("unified", seed=0, **_TINY_SENSE).eval()
+    got = model.coil_maps(pr.y, op, pr.meta, 2)
+    torch.testing.assert_close(got[0], true[0])
+    torch.testing.assert_close(got[1], calib.coil_maps(pr.y, op, pr.meta, 2)[1])
