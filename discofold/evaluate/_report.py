@@ -43,6 +43,7 @@ from ..data._atomic import refuse_link
 from ..errors import InputError
 from ._figures import best_row, learning_curve, loss_curve
 from ._tables import METRICS
+from ._tables import md_text as _md
 
 __all__ = ["render_report", "planned_files", "REPORT_FILES"]
 
@@ -52,18 +53,6 @@ _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222
         "td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
         "td:first-child,th:first-child{text-align:left}th{background:#eee}"
         "img{max-width:100%}.note{color:#666;font-size:90%}")
-
-
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|"})
-
-
-def _md(value) -> str:
-    """``value`` as inert markdown text on one line: HTML (``<script>``, tags, entities) shown
-    as text, never passed through, and no markdown structure (code spans, emphasis, links,
-    table cells) opened by it.  Every field that comes from a run folder goes through here."""
-    text = " ".join(str(value).split())
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.translate(_MD_SPECIAL)
 
 
 def _md_link(rel: str) -> str:

@@ -79,6 +79,26 @@ def summarize(rows: list[dict]) -> list[dict]:
     return out
 
 
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|"})
+
+
+def md_text(value) -> str:
+    """``value`` as inert markdown text on one line: HTML (``<script>``, tags, entities) shown
+    as text, never passed through, and no markdown structure (code spans, emphasis, links,
+    table cells) opened by it.  Every field that comes from a run folder goes through here."""
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.translate(_MD_SPECIAL)
+
+
+def _cell(value) -> str:
+    """A table cell from a method name or pattern (which may come from a user's file or
+    checkpoint path): plain names are kept as they are, anything else goes through
+    :func:`md_text`, so no ``|``, tag or link can change the table."""
+    text = str(value)
+    return text if re.fullmatch(r"[\w.+\- ×()/,=:]*", text) else md_text(text)
+
+
 def markdown_table(summary: list[dict]) -> str:
     """Markdown table of the summary rows of ONE setting (one line per method)."""
     fam = summary[0]["family"]
@@ -88,12 +108,13 @@ def markdown_table(summary: list[dict]) -> str:
            ["runtime / image (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summary:
-        cells = [s["method"], str(s["n"])]
+        cells = [_cell(s["method"]), str(s["n"])]
         cells += [f"{s[k + '_mean']:{f}} ± {s[k + '_std']:{f}}" for k, _, f, _ in cols]
         cells.append(f"{s['runtime_s']:.3g}")
         lines.append("| " + " | ".join(cells) + " |")
     s0 = summary[0]
-    title = f"**{s0['pattern']} {acceleration_label(s0['acceleration'], s0['true_acceleration'])}**"
+    label = acceleration_label(s0["acceleration"], s0["true_acceleration"])
+    title = f"**{_cell(s0['pattern'])} {label}**"
     note = f"mean ± sample std over n {unit}"
     if fam == "mri":
         note += "; metrics per volume (fastMRI definitions)"

@@ -18,6 +18,7 @@ from discofold.evaluate import (
     evaluate_mri,
     evaluate_radar,
     load_data,
+    markdown_table,
     render_report,
     save_evaluation,
     summarize,
@@ -131,6 +132,23 @@ def test_summary_mean_and_sample_std():
         assert s["n"] == 3 and s["psnr_mean"] == pytest.approx(np.mean(vals))
         assert s["psnr_std"] == pytest.approx(np.std(vals, ddof=1))
     assert [e.acceleration for e in res.examples] == [2.0, 3.0]
+
+
+
+def test_markdown_tables_keep_plain_names_and_neutralise_the_rest():
+    data = load_data("sim:mri?n=2&size=24x20&coils=0&oversample=1")
+    rows = evaluate_mri(None, data, ["equispaced"], [2.0], []).rows
+    hostile = "ckpt|x <script>alert(1)</script> [a](b)\nnext"
+    for r in rows:
+        r["pattern"] = "equispaced_fraction"
+    rows += [dict(r, method=hostile) for r in rows]
+    table = markdown_table(summarize(rows))
+    lines = table.splitlines()
+    assert lines[0].startswith("**equispaced_fraction ")  # a plain name stays readable
+    body = [ln for ln in lines if ln.startswith("|")]
+    assert len({ln.count("|") - ln.count("\\|") for ln in body}) == 1  # no cell added
+    assert "<script>" not in table and "&lt;script&gt;" in table and "[a](b)" not in table
+    assert "| zf |" in table
 
 
 # --------------------------------------------------------------------------- radar
