@@ -3,7 +3,7 @@
 ::
 
     discofold recon --method zf|cg|fista|tv|rd|pfa|omp [--lam L] [--lam-l1 L1] [--iters N]
-                    --input FILE.h5 --output OUT.h5 [--overwrite] [--quiet]
+                    [--maps acs|espirit] --input FILE.h5 --output OUT.h5 [--overwrite] [--quiet]
     discofold recon --checkpoint NAME|PATH [--device cpu|cuda] [--batch-size N]
                     [--num-low-frequencies N] [--recursions N|auto|auto:TOL]
                     --input FILE.h5 --output OUT.h5
@@ -28,6 +28,10 @@ Methods: ``zf`` zero-filled / density-compensated adjoint, ``cg`` CG-SENSE (Tikh
 OMP per range cell.  ``--lam`` is relative (see :mod:`discofold.solvers.pipeline`); the
 defaults are the weights tuned on a validation split by ``benchmarks/baselines.py``
 (``discofold/configs/baselines_tuned.json``; ``--params FILE`` reads another such file).
+Multi-coil MRI: ``--maps`` picks the coil maps of ``cg``/``fista``/``tv``, ``acs`` (default: the
+Hann-tapered calibration images over their RSS) or ``espirit`` (ESPIRiT eigenvector maps of the
+same calibration box, Cartesian files only; :mod:`discofold.solvers.pipeline`), and is written
+to the output's ``recon_maps`` attribute.
 
 Folder mode: with ``--input DIR`` every ``*.h5`` file of ``DIR`` (sorted by name) is
 reconstructed into ``--output DIR`` under the same name, one file at a time (only one file is
@@ -77,6 +81,7 @@ from ..data import (
 from ..errors import DiscofoldError, InputError
 from ..solvers.pipeline import (
     ITERATIVE,
+    MAPS,
     METHODS,
     METHODS_FOR,
     load_params,
@@ -115,6 +120,10 @@ def register(subparsers) -> None:
                    help="relative ℓ1 weight added to tv on radar data (default: tuned value)")
     p.add_argument("--iters", type=positive_int, default=None, metavar="N",
                    help="iterations of cg/fista/tv (default: the tuned setting)")
+    p.add_argument("--maps", choices=MAPS, default=None,
+                   help="multi-coil MRI, cg/fista/tv: coil maps from the calibration box, acs "
+                   "(tapered low-resolution images / RSS, default) or espirit (ESPIRiT, "
+                   "Cartesian only)")
     p.add_argument("--params", default=None, metavar="JSON",
                    help="tuned-weights file (default: discofold/configs/baselines_tuned.json)")
     p.add_argument("--device", default=None,
@@ -162,7 +171,7 @@ def _check_paths(args) -> tuple[Path, Path]:
     return inp, out
 
 
-_CLASSICAL_ONLY = ("lam", "lam_l1", "iters", "params")
+_CLASSICAL_ONLY = ("lam", "lam_l1", "iters", "params", "maps")
 _CHECKPOINT_ONLY = ("device", "batch_size", "num_low_frequencies", "recursions")
 
 
@@ -221,7 +230,8 @@ class _Job:
     close: Callable[[], None]
 
 
-def _mri_job(inp: Path, out: Path, method: str, params: dict, overwrite: bool) -> _Job:
+def _mri_job(inp: Path, out: Path, method: str, params: dict, overwrite: bool,
+             maps: str = "acs") -> _Job:
     f = FastMRIFile(inp)
     dcf = None
     if f.noncartesian:
@@ -229,10 +239,11 @@ def _mri_job(inp: Path, out: Path, method: str, params: dict, overwrite: bool) -
 
         dcf = pipe_menon_dcf(f.trajectory, f.matrix)
     attrs = {**f.attrs, "recon_method": method,
-             "recon_params": json.dumps(params, sort_keys=True), "recon_input": inp.name}
+             "recon_params": json.dumps(params, sort_keys=True), "recon_input": inp.name,
+             "recon_maps": maps}
 
     def item(i: int) -> torch.Tensor:
-        return recon_mri_slice(f.read_slice(i), method, params, dcf)
+        return recon_mri_slice(f.read_slice(i), method, params, dcf, maps)
 
     def write(results: list) -> None:
         write_reconstruction(out, torch.stack(results).numpy(), attrs, overwrite=overwrite)
@@ -339,8 +350,13 @@ def _recon_file(inp: Path, out: Path, args, model=None) -> None:
         unit = "slice" if kind == "mri" else "frame"
     else:
         params = _params(kind, args)
-        make = _mri_job if kind == "mri" else _radar_job
-        job = make(inp, out, args.method, params, args.overwrite)
+        if kind == "mri":
+            job = _mri_job(inp, out, args.method, params, args.overwrite, args.maps or "acs")
+        elif args.maps is not None:
+            raise InputError(f"--maps applies to multi-coil MRI files, not to the radar file "
+                             f"'{inp}'")
+        else:
+            job = _radar_job(inp, out, args.method, params, args.overwrite)
         try:
             results = [job.item(i) for i in progress(range(job.n), total=job.n,
                                                       desc=f"recon {args.method}",

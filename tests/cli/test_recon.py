@@ -157,6 +157,24 @@ def test_mri_iterative_methods_beat_zero_filled(mri_mc, tmp_path):
     assert scores["fista"] >= scores["zf"]
 
 
+def test_mri_cg_with_espirit_maps(mri_mc, radar, tmp_path, capsys):
+    """``--maps espirit``: CG-SENSE with ESPIRiT maps, recorded in ``recon_maps``; refused on
+    radar files and with ``--checkpoint``."""
+    inp, target = mri_mc
+    scores = {}
+    for maps in ("acs", "espirit"):
+        assert _recon(inp, tmp_path / f"{maps}.h5", "cg", "--iters", "20", "--maps", maps) == 0
+        rec, attrs = read_reconstruction(tmp_path / f"{maps}.h5")
+        assert attrs["recon_maps"] == maps and bool(torch.isfinite(rec).all())
+        scores[maps] = psnr(target, rec)
+    assert scores["espirit"] > scores["acs"]
+    assert _recon(radar[0] / "sparse.h5", tmp_path / "r.h5", "zf", "--maps", "espirit") == 2
+    assert "--maps applies to multi-coil MRI files" in capsys.readouterr().err
+    assert main(["recon", "--checkpoint", "mri-unified", "--maps", "espirit", "--input",
+                 str(inp), "--output", str(tmp_path / "c.h5"), "--quiet"]) == 2
+    assert "--maps only applies with --method" in capsys.readouterr().err
+
+
 def test_mri_single_coil_poisson_tv(tmp_path):
     mask = make_mask("poisson_2d", SHAPE, 3.0, generator=3).mask.numpy()
     target = _mri_file(tmp_path / "sc.h5", 0, mask, slices=1)
