@@ -10,8 +10,9 @@ they become, at every pixel ``ρ``, the ``C × C`` Hermitian matrix
 
 whose eigenvalues lie in ``[0, 1]``; the coil sensitivities are the eigenvector of eigenvalue
 ≈ 1.  ``G`` is assembled in k-space (the product of two padded kernels is the circular
-correlation of two small kernels, ``(2kr−1) × (2kc−1)`` taps) and brought to image space by
-``C²`` FFTs, so no ``(n, C, H, W)`` stack of image kernels is ever held.
+correlation of two small kernels, ``(2kr−1) × (2kc−1)`` taps) and brought to image space a
+block of rows at a time by the separable inverse DFT of those taps, so neither an
+``(n, C, H, W)`` stack of image kernels nor the ``(C, C, H, W)`` grid is ever held.
 
 The maps are the unit eigenvectors (``Σ_c |S_c|² = 1``), with the phase of the first coil
 removed (``S_0`` real and ≥ 0), and zero where the largest eigenvalue is below ``crop``.  FFTs
@@ -25,7 +26,6 @@ import math
 import torch
 
 from ..errors import InputError, ShapeError
-from ..operators import ifft2c
 from .pipeline import calibration_box
 
 __all__ = ["espirit_maps"]
@@ -33,6 +33,7 @@ __all__ = ["espirit_maps"]
 
 _AUTO_KERNEL = 6  # widest automatic kernel; narrower on a short calibration axis
 _AUTO_MIN_LINES = 4  # calibration lines needed along each axis for the automatic kernel
+_CHUNK = 1 << 21  # entries of G (pixels · C²) built and decomposed at once (16 MiB complex64)
 
 
 def _kernel(kernel_width, nr: int, nc: int) -> tuple[int, int]:
@@ -103,17 +104,25 @@ def _gram_kspace(vh: torch.Tensor) -> torch.Tensor:
     return out.reshape(c, c, 2 * kr - 1, 2 * kc - 1)
 
 
-def _gram_image(vh: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """The pixel-wise ``C × C`` matrices ``G(ρ)`` as ``(H·W, C, C)`` (module docstring)."""
-    _, c, kr, kc = vh.shape
-    small = _gram_kspace(vh).to(torch.complex64)
-    rows = (h // 2 + torch.arange(-(kr - 1), kr)) % h  # circular: exact for any H, W
-    cols = (w // 2 + torch.arange(-(kc - 1), kc)) % w
-    grid = torch.zeros(c, c, h * w, dtype=small.dtype)
-    index = (rows[:, None] * w + cols[None, :]).reshape(-1)
-    grid.index_add_(2, index, small.reshape(c, c, -1))
-    g = ifft2c(grid.reshape(c, c, h, w)) * (math.sqrt(h * w) / (kr * kc))
-    g = g.permute(2, 3, 0, 1).reshape(h * w, c, c)
+def _phases(n: int, k: int, rows: slice) -> torch.Tensor:
+    """``exp(2πi Δ (p − n//2) / n)`` ``(len(rows), 2k−1)`` for Δ = −(k−1)…k−1: the unnormalised
+    centred inverse DFT of :func:`~discofold.operators.ifft2c` at the pixels ``p`` of ``rows``."""
+    p = torch.arange(n, dtype=torch.float64)[rows] - n // 2
+    delta = torch.arange(-(k - 1), k, dtype=torch.float64)
+    angle = 2 * math.pi * p[:, None] * delta[None, :] / n
+    return torch.polar(torch.ones_like(angle), angle)
+
+
+def _gram_rows(small: torch.Tensor, h: int, w: int, rows: slice) -> torch.Tensor:
+    """``G(ρ)`` (module docstring) at the pixels of image rows ``rows``, ``(rows·W, C, C)``:
+    the small k-space kernel ``(C, C, 2kr−1, 2kc−1)`` times the phases of both axes (the same as
+    ``√(HW)·ifft2c`` of the zero-padded kernel, without the ``(C, C, H, W)`` grid)."""
+    c, _, dr, dc = small.shape
+    kr, kc = (dr + 1) // 2, (dc + 1) // 2
+    er = _phases(h, kr, rows).to(small.dtype)
+    ec = _phases(w, kc, slice(None)).to(small.dtype)
+    g = torch.einsum("pi,cdij,qj->pqcd", er, small, ec) / (kr * kc)
+    g = g.reshape(-1, c, c)
     return 0.5 * (g + g.mH)
 
 
@@ -184,8 +193,11 @@ def espirit_maps(kspace: torch.Tensor, mask: torch.Tensor | None = None, *,
     c, h, w = kspace.shape
     cal = _calibration(kspace.detach().cpu(), mask, calib)
     kr, kc = _kernel(kernel_width, *cal.shape[1:])
-    vh = _row_space(cal, kr, kc, float(threshold))
-    lam, vec = _top_eigvec(_gram_image(vh, h, w), max_iter)
+    small = _gram_kspace(_row_space(cal, kr, kc, float(threshold))).to(torch.complex64)
+    step = max(1, _CHUNK // (w * c * c))
+    parts = [_top_eigvec(_gram_rows(small, h, w, slice(r, r + step)), max_iter)
+             for r in range(0, h, step)]
+    lam, vec = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     ref = vec[:, :1]
     phase = torch.where(ref.abs() > 0, ref.conj() / ref.abs().clamp_min(1e-30),
                         torch.ones_like(ref))

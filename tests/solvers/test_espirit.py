@@ -90,6 +90,18 @@ def test_power_iteration_and_column_mask_box():
     assert float((_phase_free_match(power, exact)[obj] - 1).abs().max()) < 1e-3
 
 
+def test_blocks_of_rows_give_the_same_maps(monkeypatch):
+    """``G`` is built and decomposed a block of rows at a time: 7-row blocks (45 = 6·7 + 3)
+    give the maps of a single block."""
+    import discofold.solvers.espirit as esp
+
+    _, _, k, _ = _data((45, 38), coils=4, seed=7)
+    y = k.to(torch.complex64)
+    whole = espirit_maps(y, None, calib=(20, 16))
+    monkeypatch.setattr(esp, "_CHUNK", 7 * 38 * 16)
+    assert torch.allclose(espirit_maps(y, None, calib=(20, 16)), whole, atol=1e-6)
+
+
 def _cg_psnr(y, mask, maps, truth, lam: float = 0.001) -> float:
     op = CartesianMRI(mask[None], coil_maps=maps, image_shape=tuple(truth.shape))
     x = reconstruct(y, op, "cg", {"lam": lam, "max_iter": 30})
