@@ -16,7 +16,9 @@ block of rows at a time by the separable inverse DFT of those taps, so neither a
 
 The maps are the unit eigenvectors (``Σ_c |S_c|² = 1``), with the phase of the first coil
 removed (``S_0`` real and ≥ 0), and zero where the largest eigenvalue is below ``crop``.  FFTs
-follow the convention of :func:`discofold.operators.fft2c` (docs/conventions.md).
+follow the convention of :func:`discofold.operators.fft2c` (docs/conventions.md).  The work is
+done on the CPU (complex128 calibration matrix, complex64 ``G``) in blocks of rows, and the maps
+are returned on the device of the k-space.
 """
 
 from __future__ import annotations
@@ -159,9 +161,10 @@ def espirit_maps(kspace: torch.Tensor, mask: torch.Tensor | None = None, *,
         The calibration region itself (overrides ``mask``).
     kernel_width : int or (int, int), optional
         Patch size ``kr × kc`` in k-space pixels (rows, columns).  ``None``: 6, narrowed to
-        ``(n + 1) // 2`` along a calibration axis of ``n < 12`` lines (a kernel as wide as the
-        box leaves too few patch positions to tell the signal space from the null space: with
-        5 lines a 6×4 kernel gives 14 dB, a 6×3 kernel 32 dB on the 64×64 test phantom).
+        ``(n + 1) // 2`` along a calibration axis of ``n ≤ 10`` lines: a kernel nearly as wide
+        as the box leaves too few patch positions to tell the signal space from the null space
+        (on the 5-line box of ``tests/solvers/test_espirit.py`` a 6×4 kernel gives worse
+        CG-SENSE than the ACS maps, the automatic 6×3 kernel much better).
     threshold : float
         Singular vectors with ``σ ≥ threshold · σ_max`` span the signal space.
     crop : float
