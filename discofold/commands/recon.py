@@ -25,9 +25,13 @@ the same three ``recon_*`` attributes.
 Methods: ``zf`` zero-filled / density-compensated adjoint, ``cg`` CG-SENSE (Tikhonov), ``fista``
 (ℓ1 on Daubechies-4 wavelets for MRI, on pixels for radar), ``tv`` (total variation by PDHG; plus
 ``--lam-l1`` ℓ1 for radar), and for radar only ``rd`` range-Doppler, ``pfa`` polar format, ``omp``
-OMP per range cell.  ``--lam`` is relative (see :mod:`discofold.solvers.pipeline`); the
-defaults are the weights tuned on a validation split by ``benchmarks/baselines.py``
-(``discofold/configs/baselines_tuned.json``; ``--params FILE`` reads another such file).
+OMP per range cell.  ``--lam`` is relative (see :mod:`discofold.solvers.pipeline`).  Without
+it, MRI weights follow the noise of the data, ``λ = lam_sigma · σ̂_rel ** lam_power ·
+ρ ** lam_rho_power`` with ``σ̂_rel`` the noise level estimated from the outermost measured
+k-space samples relative to the zero-filled peak and ``ρ`` the measured samples per pixel
+(constants fitted over 10-40 dB SNR and three patterns by ``benchmarks/lambda_defaults.py``);
+radar weights are the fixed values tuned by ``benchmarks/baselines.py``.  Both live in
+``discofold/configs/baselines_tuned.json`` (``--params FILE`` reads another such file).
 Multi-coil MRI: ``--maps`` picks the coil maps of ``cg``/``fista``/``tv``, ``acs`` (default: the
 Hann-tapered calibration images over their RSS) or ``espirit`` (ESPIRiT eigenvector maps of the
 same calibration box, Cartesian files only; :mod:`discofold.solvers.pipeline`), and is written
@@ -115,7 +119,8 @@ def register(subparsers) -> None:
     p.add_argument("--keep-going", action="store_true", dest="keep_going",
                    help="folder mode: report and skip a bad file instead of stopping")
     p.add_argument("--lam", type=float, default=None,
-                   help="relative regularisation weight (default: tuned value)")
+                   help="relative regularisation weight (default: MRI, the tuned noise rule of the "
+                   "data; radar, the tuned value)")
     p.add_argument("--lam-l1", type=float, default=None, dest="lam_l1",
                    help="relative ℓ1 weight added to tv on radar data (default: tuned value)")
     p.add_argument("--iters", type=positive_int, default=None, metavar="N",
@@ -200,6 +205,9 @@ def _load(args):
                       recursions=args.recursions)
 
 
+_NOISE_RULE = ("lam_sigma", "lam_power", "lam_rho_power")  # pipeline.relative_lam
+
+
 def _params(kind: str, args) -> dict:
     if args.method not in METHODS_FOR[kind]:
         raise InputError(f"method '{args.method}' does not apply to {kind} data "
@@ -211,9 +219,11 @@ def _params(kind: str, args) -> dict:
             if not np.isfinite(value) or value < 0:
                 raise InputError(f"--{key.replace('_', '-')} must be finite and >= 0, got {value}")
             params[key] = float(value)
+    if args.lam is not None:  # a fixed weight replaces the noise rule
+        params = {k: v for k, v in params.items() if k not in _NOISE_RULE}
     if args.iters is not None:
         params["max_iter"] = int(args.iters)
-    if args.method in ITERATIVE and "lam" not in params:
+    if args.method in ITERATIVE and "lam" not in params and "lam_sigma" not in params:
         raise InputError(f"no tuned weight for {kind}/{args.method}; pass --lam")
     return params
 

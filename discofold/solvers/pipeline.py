@@ -13,6 +13,20 @@ are relative to the operator: the solvers receive ``λ·L`` with ``L = ‖A‖²
 eigenvalue of ``AᴴA``; 1 for Cartesian MRI with normalised coil maps, about ``P·F`` for radar),
 so one ``--lam`` value means the same thing on every data set and resolution.
 
+Default weights (no ``lam`` given)
+----------------------------------
+On MRI the default follows the data, ``λ = lam_sigma · σ̂_rel ** lam_power · ρ ** lam_rho_power``,
+with ``σ̂_rel = σ̂ / s`` the noise level of the normalised data (``σ̂`` the robust estimate from
+the outermost measured k-space samples, :func:`discofold.solvers.noise.estimate_noise_sigma`)
+and ``ρ`` the measured samples per pixel (``1/R``,
+:func:`~discofold.solvers.noise.sampled_fraction`).
+The power of ``σ̂_rel`` spans the two classical scalings, ``λ ∝ σ`` (universal threshold) and
+``λ ∝ σ²`` (MAP weight ``σ²/b`` for a fixed prior scale ``b``); ``ρ`` carries what the noise
+cannot, the aliasing of stronger undersampling.  The constants of each method are fitted over
+10-40 dB SNR and several patterns and accelerations by ``benchmarks/lambda_defaults.py`` and
+stored in ``discofold/configs/baselines_tuned.json``.  An explicit ``lam`` (``--lam``)
+overrides the rule; radar keeps fixed tuned weights.
+
 Coil maps (multi-coil MRI files carry none)
 -------------------------------------------
 :func:`estimate_coil_maps`: the fully sampled calibration (ACS) box of the mask, tapered by a
@@ -49,6 +63,7 @@ from ..errors import ConfigError, InputError
 from ..operators import CartesianMRI, LinearOperator, NonCartesianMRI, PolarRadar, ifft2c
 from .fista import fista
 from .linear import cg_sense, zero_filled
+from .noise import estimate_noise_sigma, sampled_fraction
 from .radar import omp_range_cells, polar_format, radar_geometry, range_doppler
 from .tv import tv
 
@@ -62,6 +77,7 @@ __all__ = [
     "slice_coil_maps",
     "load_params",
     "reconstruct",
+    "relative_lam",
     "mri_operator",
     "recon_mri_slice",
     "radar_operator",
@@ -148,6 +164,29 @@ def _norm_sq(op: LinearOperator, like: torch.Tensor) -> float:
     return lam * 1.001
 
 
+def relative_lam(params: dict, yn: torch.Tensor, op: LinearOperator) -> float:
+    """The relative weight of ``params`` on the normalised data ``yn`` (peak of the zero-filled
+    image 1): ``lam`` when given, else ``lam_sigma · σ̂ ** lam_power · ρ ** lam_rho_power``
+    (powers default 1 and 0) with ``σ̂`` the noise estimate of ``yn`` and ``ρ`` the sampled
+    fraction of ``op`` (module docstring), else 0.
+
+    Raises
+    ------
+    InputError
+        A noise rule for an operator without a noise estimate (radar, block CS).
+    """
+    if "lam" in params:
+        return float(params["lam"])
+    if "lam_sigma" not in params:
+        return 0.0
+    sigma, rho = estimate_noise_sigma(yn, op), sampled_fraction(op)
+    if sigma is None or rho is None:
+        raise InputError(f"{op.name}: no noise estimate for this operator, so the noise rule "
+                         "'lam_sigma' does not apply; give 'lam' (--lam)")
+    return (float(params["lam_sigma"]) * sigma ** float(params.get("lam_power", 1.0))
+            * rho ** float(params.get("lam_rho_power", 0.0)))
+
+
 def reconstruct(y: torch.Tensor, op: LinearOperator, method: str, params: dict,
                 sparsity: str = "wavelet") -> torch.Tensor:
     """Run ``method`` (``zf``/``cg``/``fista``/``tv``) on measurements ``y`` with operator ``op``.
@@ -158,7 +197,8 @@ def reconstruct(y: torch.Tensor, op: LinearOperator, method: str, params: dict,
     op : LinearOperator
     method : str
     params : dict
-        ``lam`` (relative, see the module docstring), ``lam_l1`` (``tv`` only), ``max_iter``.
+        ``lam`` (relative, see the module docstring) or the noise rule ``lam_sigma`` /
+        ``lam_power`` (:func:`relative_lam`), ``lam_l1`` (``tv`` only), ``max_iter``.
     sparsity : {"wavelet", "identity"}
         FISTA's ℓ1 basis: Daubechies-4 wavelets (MRI) or pixels (sparse radar scenes).
 
@@ -177,7 +217,7 @@ def reconstruct(y: torch.Tensor, op: LinearOperator, method: str, params: dict,
         return torch.zeros_like(x0)
     yn = y / scale
     lip = _norm_sq(op, x0)
-    lam = float(params.get("lam", 0.0)) * lip
+    lam = relative_lam(params, yn, op) * lip
     it = params.get("max_iter")
     kw = {} if it is None else {"max_iter": int(it)}
     if method == "cg":
