@@ -134,12 +134,20 @@ def _split(cfg_data, seed: int, length: int, patterns=None):
     return build_datasets(dataclasses.replace(cfg_data, **kw))[1]
 
 
-def _batches(cfg_data, ds, size: int = 4):
-    from discofold.train.data import BatchAdapter, collate_for
+def _batches(cfg_data, ds, size: int = 4, maps: str = "simulator"):
+    """Model-ready batches; ``maps="calibration"`` replaces the simulator's coil maps of the
+    operator by estimates from each slice's calibration box (what ``recon`` does for files)."""
+    from discofold.operators import CartesianMRI
+    from discofold.train.data import BatchAdapter, _acs_maps, collate_for
 
     adapter, col = BatchAdapter(cfg_data, torch.device("cpu"), cfg_data.seed), collate_for(cfg_data)
     for j in range(0, len(ds), size):
-        yield adapter(col([ds[i] for i in range(j, min(j + size, len(ds)))]), j, train=False)
+        y, op, meta, t = adapter(col([ds[i] for i in range(j, min(j + size, len(ds)))]), j,
+                                 train=False)
+        if maps == "calibration" and getattr(op, "coil_maps", None) is not None:
+            mask = op.mask.reshape(-1, *op.mask.shape[-2:]).expand(y.shape[0], -1, -1)
+            op = CartesianMRI(op.mask, coil_maps=_acs_maps(y, mask), image_shape=op.image_shape)
+        yield y, op, meta, t
 
 
 def _psnr_nmse(pred, target) -> tuple[list, list]:
@@ -150,11 +158,11 @@ def _psnr_nmse(pred, target) -> tuple[list, list]:
 
 
 # --------------------------------------------------------------------------- MRI evaluation
-def _mri_classical(cfg_data, ds, method: str, lam: float):
+def _mri_classical(cfg_data, ds, method: str, lam: float, maps: str = "simulator"):
     from discofold.solvers.pipeline import reconstruct
 
     ps, ns = [], []
-    for y, op, _, t in _batches(cfg_data, ds, size=1):
+    for y, op, _, t in _batches(cfg_data, ds, size=1, maps=maps):
         x = reconstruct(y, op, method, {"lam": lam}) if method != "zf" else \
             reconstruct(y, op, "zf", {})
         p, n = _psnr_nmse(x, t)

@@ -33,8 +33,9 @@ BUNDLES = {
         run="runs/bundled_mri_unified", config="bundled_mri_unified",
         trained_on="multi-coil (4 and 8) Cartesian MRI at 48x48, 80x80 and 112x112, 9 patterns "
                    "x {4, 8}, simulated from scikit-image natural images and random phantoms "
-                   "(not real MR data); image-domain unified (no k-space operator, "
-                   "calibration-box coil maps), 55 min on two threads"),
+                   "(not real MR data); image-domain unified in its SENSE state (one image, "
+                   "8-step CG data consistency with coil maps from the calibration region), 40 "
+                   "min on two threads"),
     "radar-unified": dict(
         run="runs/bundled_radar_unified", config="bundled_radar_unified",
         trained_on="polar-format radar, S0 and S1 fans, random-pulse and gap apertures at "
