@@ -88,6 +88,7 @@ from ..solvers.pipeline import (
     MAPS,
     METHODS,
     METHODS_FOR,
+    NOISE_RULE,
     load_params,
     recon_mri_slice,
     recon_radar_frame,
@@ -205,9 +206,6 @@ def _load(args):
                       recursions=args.recursions)
 
 
-_NOISE_RULE = ("lam_sigma", "lam_power", "lam_rho_power")  # pipeline.relative_lam
-
-
 def _params(kind: str, args) -> dict:
     if args.method not in METHODS_FOR[kind]:
         raise InputError(f"method '{args.method}' does not apply to {kind} data "
@@ -220,7 +218,7 @@ def _params(kind: str, args) -> dict:
                 raise InputError(f"--{key.replace('_', '-')} must be finite and >= 0, got {value}")
             params[key] = float(value)
     if args.lam is not None:  # a fixed weight replaces the noise rule
-        params = {k: v for k, v in params.items() if k not in _NOISE_RULE}
+        params = {k: v for k, v in params.items() if k not in NOISE_RULE}
     if args.iters is not None:
         params["max_iter"] = int(args.iters)
     if args.method in ITERATIVE and "lam" not in params and "lam_sigma" not in params:

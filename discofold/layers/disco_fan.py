@@ -156,11 +156,7 @@ def _uniform_stencil(step, P, periodic, radii, radius, basis, kernel_shape):
     (input radius of each band slot) and the angular offsets ``(S,)``.
     """
     h = _reach(step, radii, radius, P // 2 if periodic else P - 1)
-    F, K = radii.numel(), basis_size(basis, kernel_shape)
-    n_s = P if periodic and 2 * h + 1 > P else 2 * h + 1
-    check_stencil("DiscoConvFan", K * F * F * n_s,
-                  f"{K} basis functions x {F} output radii x {F} input radii x {n_s} angular "
-                  f"offsets: radius {radius:g} on {P} x {F} samples")
+    F = radii.numel()  # its size was bounded by _uniform_plan, the only caller
     if periodic and 2 * h + 1 > P:
         offsets = torch.arange(-(P // 2), P - P // 2)
     else:

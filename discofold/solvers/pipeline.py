@@ -78,6 +78,7 @@ __all__ = [
     "load_params",
     "reconstruct",
     "relative_lam",
+    "NOISE_RULE",
     "mri_operator",
     "recon_mri_slice",
     "radar_operator",
@@ -162,6 +163,10 @@ def _norm_sq(op: LinearOperator, like: torch.Tensor) -> float:
     if not math.isfinite(lam) or lam <= 0:
         raise InputError(f"{op.name}: operator norm estimate is {lam}")
     return lam * 1.001
+
+
+#: keys of the noise rule of :func:`relative_lam` (an explicit ``lam`` replaces them)
+NOISE_RULE = ("lam_sigma", "lam_power", "lam_rho_power")
 
 
 def relative_lam(params: dict, yn: torch.Tensor, op: LinearOperator) -> float:
